@@ -1,0 +1,105 @@
+"""Helpers for graded test cells: clear failure messages, and the reference answer switched off.
+
+Used by the assignments' test cells (see the instructors' page of the book). Two ideas:
+
+* `check_tensor` fails with a message a student can act on: what was expected and what
+  came back (type, shape, dtype, the first wrong value). It accepts only real tensors, so an
+  object whose `==` is always true does not pass.
+* `unavailable` switches functions off while a student's answer runs, so that an answer
+  which merely calls `seglib`'s own implementation (or a built-in that would make the
+  exercise trivial) fails instead of passing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_tensor", "unavailable"]
+
+
+def check_tensor(
+    got: Any,
+    expected: Tensor,
+    *,
+    name: str = "result",
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    check_dtype: bool = True,
+) -> None:
+    """Raise `AssertionError` with a helpful message unless `got` matches `expected`.
+
+    Checks, in order: `got` is a `torch.Tensor` (not a subclass with its own `==`), the
+    shape, the dtype (when `check_dtype`), no NaN, and the values within `atol + rtol·|expected|`.
+    """
+    # Exact types only: a subclass could override the comparisons the checks below rely on.
+    if type(got) not in (Tensor, torch.nn.Parameter):
+        raise AssertionError(f"{name}: expected a torch.Tensor, got {type(got).__name__}")
+    if got.shape != expected.shape:
+        raise AssertionError(
+            f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+        )
+    if check_dtype and got.dtype != expected.dtype:
+        raise AssertionError(f"{name}: expected dtype {expected.dtype}, got {got.dtype}")
+    got_f, expected_f = got.detach().double().cpu(), expected.detach().double().cpu()
+    if torch.isnan(got_f).any() and not torch.isnan(expected_f).any():
+        raise AssertionError(f"{name}: contains NaN at {_first_index(torch.isnan(got_f))}")
+    close = torch.isclose(got_f, expected_f, atol=atol, rtol=rtol, equal_nan=True)
+    if not bool(close.all()):
+        index = _first_index(~close)
+        raise AssertionError(
+            f"{name}: {int((~close).sum())} of {close.numel()} values differ; first at index {index}: "
+            f"expected {expected_f[index].item():.6g}, got {got_f[index].item():.6g}"
+        )
+
+
+def _first_index(mask: Tensor) -> tuple[int, ...]:
+    return tuple(int(i) for i in mask.nonzero()[0])
+
+
+def _blocked(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError(
+        "this reference implementation is switched off while your answer is graded: "
+        "write the function yourself instead of calling it"
+    )
+
+
+@contextlib.contextmanager
+def unavailable(*targets: Any) -> Iterator[None]:
+    """Switch functions off for the duration of a `with` block.
+
+    Each target is either a Python function (its code is swapped, so every name bound to it,
+    `from seglib.ops import x as y` included, raises `RuntimeError`) or a pair
+    `(module, "attribute")` (the attribute is replaced, for built-ins written in C).
+
+    >>> import seglib.ops
+    >>> with unavailable(seglib.ops.nearest_upsample):
+    ...     seglib.ops.nearest_upsample(torch.zeros(1, 1, 2, 2), 2)
+    Traceback (most recent call last):
+    RuntimeError: this reference implementation is switched off while your answer is graded: write the function yourself instead of calling it
+    """
+    restore: list[tuple[Any, str, Any]] = []
+    try:
+        for target in targets:
+            if isinstance(target, types.FunctionType):
+                if target.__code__.co_freevars:
+                    raise TypeError(f"cannot switch off {target.__qualname__}: it is a closure")
+                restore.append((target, "__code__", target.__code__))
+                target.__code__ = _blocked.__code__.replace(
+                    co_name=target.__name__, co_qualname=target.__qualname__
+                )
+            elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], str):
+                owner, attribute = target
+                restore.append((owner, attribute, getattr(owner, attribute)))
+                setattr(owner, attribute, _blocked)
+            else:
+                raise TypeError(f"expected a Python function or a (module, 'attribute') pair, got {target!r}")
+        yield
+    finally:
+        for owner, attribute, original in reversed(restore):
+            setattr(owner, attribute, original)
