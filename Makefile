@@ -40,7 +40,7 @@ test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS)
 
 test-grading: $(STAMP)
-	$(BIN)/python -m pytest -m grading tests -n $(JOBS)
+	$(BIN)/python -m pytest -m grading tests -n $(JOBS) --dist loadfile
 
 ASSIGNMENT ?= $(notdir $(wildcard solutions/*))
 release: $(STAMP)
