@@ -37,7 +37,7 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not grading" --doctest-modules seglib tests
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS)
+	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS) --dist loadfile
 
 test-grading: $(STAMP)
 	$(BIN)/python -m pytest -m grading tests -n $(JOBS) --dist loadfile

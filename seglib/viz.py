@@ -47,7 +47,7 @@ def draw_grid(
     fmt = fmt or (lambda v: f"{v:g}")
     lo = values.min().item() if vmin is None else vmin
     hi = values.max().item() if vmax is None else vmax
-    ax.imshow(values, cmap=cmap, vmin=lo, vmax=hi)
+    ax.imshow(values.numpy(), cmap=cmap, vmin=lo, vmax=hi)
     cells = itertools.product(range(values.shape[0]), range(values.shape[1]))
     for (i, j), v in zip(cells, values.flatten().tolist()):
         dark = hi > lo and (v - lo) / (hi - lo) > 0.6  # white text on dark cells

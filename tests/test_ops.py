@@ -8,7 +8,16 @@ import torch.nn.functional as F
 
 from seglib import ops
 
-torch.set_default_dtype(torch.float64)  # exact comparisons: errors here are bugs, not rounding
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Compare in float64: a difference here is a bug, not rounding."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
 
 # (input H, W), kernel (kH, kW), stride, padding, dilation: square and non-square, strides that
 # do not divide the size, padding larger than half the kernel, dilation > 1.
