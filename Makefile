@@ -3,8 +3,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# nbgrader runs `alembic` from PATH when it creates a gradebook: put the venv first.
-export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pytest workers for the slow notebook and grading tests
 JOBS   ?= 2
 

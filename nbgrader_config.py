@@ -7,7 +7,14 @@ submitted/, autograded/, feedback/ and gradebook.db are instructor-local and git
 gradebook stores every test cell, hidden tests included, in plain text.
 """
 
+import os
+import sys
+
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+# nbgrader runs the `alembic` command from PATH when it creates or upgrades gradebook.db. Put this
+# interpreter's bin/ first, so `.venv/bin/nbgrader` works without activating the environment.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 c.CourseDirectory.course_id = "semantic-segmentation"
 c.CourseDirectory.source_directory = "solutions"

@@ -11,7 +11,6 @@ names every failure and every interrupted cell with its reason.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -40,12 +39,8 @@ def submitted_students(course_dir: Path, assignment: str) -> list[str]:
 
 
 def _nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run nbgrader with this interpreter. Its environment's bin/ goes first on PATH: nbgrader runs
-    `alembic` from PATH when it creates a gradebook, and fails when the venv is not activated."""
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True, env=env
-    )
+    """Run nbgrader with this interpreter, in the course directory (where nbgrader_config.py is)."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True)
 
 
 def _failure_reason(log: str) -> str:

@@ -29,8 +29,10 @@ pytestmark = pytest.mark.grading
 
 
 def _env() -> dict[str, str]:
-    # nbgrader runs `alembic` from PATH when it creates the gradebook.
-    return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    # No virtualenv on PATH, as for an instructor who did not activate it: nbgrader_config.py must cope
+    # (nbgrader runs `alembic` from PATH when it creates the gradebook).
+    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
+    return {**os.environ, "PATH": os.pathsep.join(path)}
 
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
