@@ -1,0 +1,287 @@
+"""Segmentation metrics, every one of them read off a single confusion matrix.
+
+Taught in chapter 8 (Losses and metrics). The confusion matrix counts, for every pair
+(true class ``i``, predicted class ``j``), how many pixels of class ``i`` were predicted
+as ``j``: rows are the truth, columns the prediction. Everything else follows from it:
+
+* true positives of class ``c`` are the diagonal ``cm[c, c]``;
+* false negatives are the rest of row ``c`` (pixels of class ``c`` predicted as something else);
+* false positives are the rest of column ``c`` (pixels predicted ``c`` that are not ``c``);
+* pixel accuracy is ``trace / total``; IoU (Jaccard) is ``TP / (TP + FP + FN)``;
+  Dice (F1) is ``2TP / (2TP + FP + FN)``.
+
+A class that appears neither in the target nor in the prediction has ``TP + FP + FN = 0``:
+its IoU and Dice are ``0 / 0``, which we report as NaN ("no evidence"), and ``mean_iou``
+averages over the remaining classes only. A class present in the target but never
+predicted is a plain failure: IoU 0, not NaN.
+
+The function form (``confusion_matrix``) and the class form (``ConfusionMatrix``, which
+accumulates over batches) share one private implementation, ``_confusion_matrix_update``.
+Scores are returned as float64 tensors, so that the ratio of two large pixel counts is
+not rounded away.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "confusion_matrix",
+    "pixel_accuracy",
+    "iou",
+    "mean_iou",
+    "dice",
+    "ConfusionMatrix",
+]
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    return num_classes
+
+
+def _check_ignore_index(ignore_index: int | None) -> int | None:
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    return ignore_index
+
+
+def _check_integer(x: Tensor, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of integer class indices, got {type(x).__name__}")
+    if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
+        raise ValueError(
+            f"{name} must hold integer class indices (e.g. torch.int64), got dtype {x.dtype}"
+            + ("; for logits of shape (N, K, H, W) pass them as pred" if name == "target" else "")
+        )
+
+
+def _as_labels(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """Return `pred` as integer labels of `target`'s shape, taking the argmax over dim 1 of logits."""
+    if not isinstance(pred, Tensor):
+        raise TypeError(f"pred must be a torch.Tensor, got {type(pred).__name__}")
+    if pred.dim() == target.dim() + 1 and pred.dim() >= 2:
+        # Scores / logits (N, K, H, W) against labels (N, H, W).
+        expected = (target.shape[0], num_classes, *target.shape[1:])
+        if tuple(pred.shape) != expected:
+            raise ValueError(
+                f"pred has one more dimension than target {tuple(target.shape)}, so it is read as "
+                f"logits and must have shape (N, num_classes, ...) = {expected}, got {tuple(pred.shape)}"
+            )
+        if not pred.is_floating_point():
+            raise ValueError(f"pred read as logits {tuple(pred.shape)} must be floating point, got dtype {pred.dtype}")
+        return pred.argmax(dim=1)  # (N, H, W)
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"pred and target must have the same shape (N, H, W), or pred the shape (N, num_classes, H, W) "
+            f"of logits; got pred {tuple(pred.shape)} and target {tuple(target.shape)}"
+        )
+    _check_integer(pred, "pred")
+    return pred
+
+
+def _confusion_matrix_update(
+    pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None
+) -> Tensor:
+    """The one implementation: check the inputs and count them into a `(K, K)` int64 matrix."""
+    num_classes = _check_num_classes(num_classes)
+    ignore_index = _check_ignore_index(ignore_index)
+    _check_integer(target, "target")
+    pred = _as_labels(pred, target, num_classes)
+    if pred.device != target.device:
+        raise ValueError(f"pred and target must be on the same device, got {pred.device} and {target.device}")
+
+    target = target.reshape(-1).long()
+    pred = pred.reshape(-1).long()
+    if ignore_index is not None:
+        keep = target != ignore_index  # ignored pixels are never counted, whatever was predicted there
+        target, pred = target[keep], pred[keep]
+
+    allowed = f"[0, {num_classes})" + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
+    if target.numel():
+        bad = (target < 0) | (target >= num_classes)
+        if bool(bad.any()):
+            raise ValueError(
+                f"target contains label {target[bad][0].item()}, outside the allowed range {allowed} "
+                f"for num_classes={num_classes}"
+            )
+        bad = (pred < 0) | (pred >= num_classes)
+        if bool(bad.any()):
+            raise ValueError(
+                f"pred contains label {pred[bad][0].item()}, outside [0, {num_classes}) for "
+                f"num_classes={num_classes} (pred is only checked where target is not ignore_index)"
+            )
+    # Pixel of true class t predicted as p lands in bin K·t + p, i.e. row t, column p.
+    counts = torch.bincount(num_classes * target + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
+    """Count pixels by (true class, predicted class).
+
+    Args:
+        pred: predicted labels `(N, H, W)` (any integer dtype), or logits `(N, K, H, W)`
+            (floating point; the argmax over dim 1 is taken).
+        target: true labels `(N, H, W)`, integers in `[0, num_classes)` or `ignore_index`.
+        num_classes: `K`, the number of classes.
+        ignore_index: a target label whose pixels are left out entirely (e.g. 255 for
+            "void"); pred is only range-checked where the target is not ignored. If
+            `ignore_index` lies in `[0, K)`, that class's row stays empty but predictions of it
+            on other pixels still count as false positives (torchmetrics' "macro" averages
+            would drop that class instead; use an index outside `[0, K)` to avoid the question).
+
+    Returns:
+        `(K, K)` int64 tensor `cm` with `cm[i, j]` = number of pixels of true class `i`
+        predicted as class `j` (rows = truth, columns = prediction).
+
+    Raises:
+        ValueError: shapes that do not match, a non-integer dtype, a label outside
+            `[0, num_classes)` (other than `ignore_index` in the target), `num_classes < 1`.
+
+    >>> target = torch.tensor([[0, 0, 1], [1, 2, 2]])
+    >>> pred = torch.tensor([[0, 1, 1], [1, 2, 0]])
+    >>> confusion_matrix(pred, target, num_classes=3)
+    tensor([[1, 1, 0],
+            [0, 2, 0],
+            [1, 0, 1]])
+    """
+    return _confusion_matrix_update(pred, target, num_classes, ignore_index)
+
+
+def _check_cm(cm: Tensor) -> Tensor:
+    if not isinstance(cm, Tensor):
+        raise TypeError(f"cm must be a (K, K) torch.Tensor confusion matrix, got {type(cm).__name__}")
+    if cm.dim() != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 1:
+        raise ValueError(f"cm must be a square (K, K) confusion matrix with K >= 1, got shape {tuple(cm.shape)}")
+    return cm.double()
+
+
+def _tp_fp_fn(cm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    cm = _check_cm(cm)
+    tp = cm.diagonal()
+    fp = cm.sum(dim=0) - tp  # predicted c (column sum) but not c
+    fn = cm.sum(dim=1) - tp  # truly c (row sum) but predicted otherwise
+    return tp, fp, fn
+
+
+def pixel_accuracy(cm: Tensor) -> Tensor:
+    """Fraction of (non-ignored) pixels whose predicted class is the true class.
+
+    Args:
+        cm: `(K, K)` confusion matrix, rows = truth, columns = prediction.
+
+    Returns:
+        0-dim float64 tensor `trace(cm) / cm.sum()`; NaN when `cm` counts no pixel.
+
+    Under class imbalance this is dominated by the large classes: predicting "background"
+    everywhere on a mask that is 95% background scores 0.95.
+
+    >>> cm = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    >>> round(pixel_accuracy(cm).item(), 4)   # (1 + 2 + 1) / 6
+    0.6667
+    """
+    cm = _check_cm(cm)
+    return cm.trace() / cm.sum()
+
+
+def iou(cm: Tensor) -> Tensor:
+    """Intersection over union (Jaccard index) of each class, `TP / (TP + FP + FN)`.
+
+    Args:
+        cm: `(K, K)` confusion matrix, rows = truth, columns = prediction.
+
+    Returns:
+        `(K,)` float64; NaN for a class absent from both target and prediction (0 / 0),
+        0 for a class present in the target but never predicted (or vice versa).
+
+    >>> cm = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    >>> iou(cm)                                # [1/3, 2/3, 1/2]
+    tensor([0.3333, 0.6667, 0.5000], dtype=torch.float64)
+    """
+    tp, fp, fn = _tp_fp_fn(cm)
+    return tp / (tp + fp + fn)  # 0 / 0 = NaN for absent classes
+
+
+def mean_iou(cm: Tensor) -> Tensor:
+    """Mean IoU over the classes that are present in the target or the prediction.
+
+    Args:
+        cm: `(K, K)` confusion matrix, rows = truth, columns = prediction.
+
+    Returns:
+        0-dim float64: the mean of `iou(cm)` ignoring NaN entries; NaN if every class is absent.
+
+    >>> cm = torch.tensor([[3, 1, 0], [1, 5, 0], [0, 0, 0]])   # class 2 never occurs
+    >>> iou(cm)
+    tensor([0.6000, 0.7143,    nan], dtype=torch.float64)
+    >>> round(mean_iou(cm).item(), 4)          # (3/5 + 5/7) / 2
+    0.6571
+    """
+    return torch.nanmean(iou(cm))
+
+
+def dice(cm: Tensor) -> Tensor:
+    """Dice coefficient (F1 score) of each class, `2TP / (2TP + FP + FN)` = `2|X∩Y| / (|X| + |Y|)`.
+
+    Args:
+        cm: `(K, K)` confusion matrix, rows = truth, columns = prediction.
+
+    Returns:
+        `(K,)` float64; NaN for a class absent from both target and prediction, as in `iou`.
+        Per class, `dice = 2·iou / (1 + iou)`.
+
+    >>> cm = torch.tensor([[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    >>> dice(cm)                               # [2/4, 4/5, 2/3]
+    tensor([0.5000, 0.8000, 0.6667], dtype=torch.float64)
+    """
+    tp, fp, fn = _tp_fp_fn(cm)
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+class ConfusionMatrix:
+    """A confusion matrix accumulated over batches, for evaluating a whole data set.
+
+    Args:
+        num_classes: `K`.
+        ignore_index: target label whose pixels are never counted (e.g. 255).
+
+    `update(pred, target)` takes the same inputs as `confusion_matrix` (integer labels
+    `(N, H, W)` or logits `(N, K, H, W)`, argmax over dim 1) and adds their counts;
+    `compute()` returns the `(K, K)` int64 total so far (a copy); `reset()` sets it to zero.
+    The counts live on the device of the last `update`.
+
+    >>> metric = ConfusionMatrix(num_classes=2)
+    >>> metric.update(torch.tensor([[0, 1]]), torch.tensor([[0, 0]]))
+    >>> metric.update(torch.tensor([[1, 1]]), torch.tensor([[1, 1]]))
+    >>> metric.compute()
+    tensor([[1, 1],
+            [0, 2]])
+    >>> iou(metric.compute())
+    tensor([0.5000, 0.6667], dtype=torch.float64)
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int | None = None) -> None:
+        self.num_classes = _check_num_classes(num_classes)
+        self.ignore_index = _check_ignore_index(ignore_index)
+        self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        """Add the counts of one batch (see `confusion_matrix` for the shapes)."""
+        counts = _confusion_matrix_update(pred, target, self.num_classes, self.ignore_index)
+        self.matrix = self.matrix.to(counts.device) + counts
+
+    def compute(self) -> Tensor:
+        """The `(K, K)` int64 matrix accumulated since the last `reset` (rows = truth)."""
+        return self.matrix.clone()
+
+    def reset(self) -> None:
+        """Forget every count."""
+        self.matrix = torch.zeros_like(self.matrix)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
+            f"pixels={int(self.matrix.sum())})"
+        )
