@@ -256,10 +256,11 @@ class SyntheticShapes(SegmentationDataset):
     Each image holds 2 to `max_shapes` shapes (circle, square, triangle, ring, cross) of random
     size, position and rotation, drawn one over the other: where they overlap, the mask shows
     the shape on top, and a ring's hole shows what lies beneath. Shapes and backgrounds take
-    their colours from the same distribution, with gradients, blotches, stripes, checks and
-    noise, so colour alone does not tell a pixel's class: a model has to learn shape.
+    their colours from the same distribution, with gradients, blotches, shading and noise (and,
+    with ``hard=True``, stripes and checks), so colour alone does not tell a pixel's class: a
+    model has to learn shape.
 
-    Item `i` is a pure function of `(seed, i, size, max_shapes)`: it is drawn from its own
+    Item `i` is a pure function of `(seed, i, size, max_shapes, hard)`: it is drawn from its own
     random generators, seeded from `(seed, i)`, so it is the same in every run, in any order
     and in any DataLoader worker, whatever `length` is. The scene (which shapes, where, how
     large, in what order) does not depend on `size`: a larger size draws the same scene
@@ -284,6 +285,9 @@ class SyntheticShapes(SegmentationDataset):
         size: side of the square images in pixels, 32 to 256 (shapes scale with it).
         seed: which set (see the convention above); any int >= 0.
         max_shapes: most shapes per image (at least 1; images hold 2 to `max_shapes`).
+        hard: also draw stripes and checks, on shapes and on backgrounds: strong edges inside
+            a shape that a model must learn to tell from its outline. The default (smooth
+            shading, blotches and noise) is learnable by a small U-Net on a CPU in minutes.
         transforms: optional joint transform `(image, mask) -> (image, mask)`.
 
     Returns (``dataset[i]``):
@@ -321,8 +325,12 @@ class SyntheticShapes(SegmentationDataset):
         *,
         seed: int = 0,
         max_shapes: int = 4,
+        hard: bool = False,
         transforms: Transforms | None = None,
     ) -> None:
+        if not isinstance(hard, bool):
+            raise TypeError(f"hard must be True or False, got {hard!r}")
+        self.hard = hard
         self.length = _check_int(length, "length", minimum=0)
         self.size = _check_int(size, "size", minimum=1)
         if not self.MIN_SIZE <= size <= self.MAX_SIZE:
@@ -393,7 +401,7 @@ class SyntheticShapes(SegmentationDataset):
         a = 2 * math.pi * p[0]
         t = ((cols - s / 2) * math.cos(a) + (rows - s / 2) * math.sin(a)) * (1 / s) + 0.5
         image = torch.lerp(c1.expand(3, s, s), c2.expand(3, s, s), t.clamp(0, 1)) + blotches(4, 0.2 + 0.3 * p[1])
-        if p[2] < 0.4:
+        if self.hard and p[2] < 0.4:
             band = stripes(s * (0.08 + 0.17 * p[3]), math.pi * p[4], p[5])
             image = torch.lerp(image, c3.expand(3, s, s), band * (0.2 + 0.4 * p[6]))
         image = image.clamp_(0, 1)
@@ -434,6 +442,8 @@ class SyntheticShapes(SegmentationDataset):
             base = torch.tensor(colour).view(3, 1, 1).expand(3, s, s)
             second = torch.lerp(torch.tensor(colour), mix, 0.6).view(3, 1, 1).expand(3, s, s)
             kind, period = int(q[5] * 4), r * (0.35 + 0.45 * q[6])
+            if not self.hard and kind in (1, 2):  # stripes and checks only when asked for
+                kind = 0 if kind == 1 else 3
             if kind == 1:
                 fill = torch.lerp(base, second, stripes(period, theta + math.pi * q[7], q[8]))
             elif kind == 2:

@@ -774,3 +774,16 @@ def test_camvid_void_is_the_ignore_label():
     stored = np.asarray(Image.open(ds.masks[0])).astype(np.int64)
     mask = ds[0][1].numpy()
     assert (mask[stored == 11] == 255).all() and (mask[stored != 11] == stored[stored != 11]).all()
+
+
+def test_hard_adds_stripes_and_checks_without_moving_any_shape():
+    """hard=True changes textures only: the same scenes, the same masks, different images."""
+    plain, hard = SyntheticShapes(12, 48, seed=3), SyntheticShapes(12, 48, seed=3, hard=True)
+    differ = 0
+    for i in range(len(plain)):
+        (image, mask), (hard_image, hard_mask) = plain[i], hard[i]
+        assert torch.equal(mask, hard_mask)
+        differ += not torch.equal(image, hard_image)
+    assert differ >= 3  # stripes or checks were drawn somewhere
+    with pytest.raises(TypeError, match="hard must be True or False"):
+        SyntheticShapes(4, 32, hard="yes")
