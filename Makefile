@@ -32,7 +32,7 @@ book: $(STAMP)
 test: $(STAMP) test-unit book test-notebooks test-grading
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not grading" --doctest-modules seglib tests
+	$(BIN)/python -m pytest -m "not grading" --doctest-modules seglib tests -n $(JOBS)
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS) --dist loadfile
