@@ -270,6 +270,15 @@ class History:
         """Every field as plain Python values (lists of numbers, strings, a bool)."""
         return dataclasses.asdict(self)
 
+    def curves(self) -> dict[str, list[float]]:
+        """The per-epoch series worth plotting (losses, validation scores, learning rate), non-empty only.
+
+        >>> History(train_loss=[0.9, 0.5], val_miou=[0.4, 0.6]).curves()
+        {'train_loss': [0.9, 0.5], 'val_miou': [0.4, 0.6]}
+        """
+        names = ("train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "lr")
+        return {name: list(getattr(self, name)) for name in names if getattr(self, name)}
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> History:
         """The inverse of `as_dict` (used by `load_checkpoint`)."""

@@ -381,7 +381,9 @@ def show_predictions(
 
 def _history_dict(history: Any) -> dict[str, list[float]]:
     """`{name: [value per epoch]}` from a dict of lists, a list of per-epoch dicts, or `.as_dict()`."""
-    if hasattr(history, "as_dict") and callable(history.as_dict):
+    if callable(getattr(history, "curves", None)):  # seglib.engine.History
+        history = history.curves()
+    elif callable(getattr(history, "as_dict", None)):
         history = history.as_dict()
     is_epochs = isinstance(history, Sequence) and not isinstance(history, str) and len(history) > 0
     if is_epochs and all(isinstance(epoch, Mapping) for epoch in history):

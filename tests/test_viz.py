@@ -376,3 +376,19 @@ def test_confusion_matrix_counts_and_other_normalisations():
 def test_confusion_matrix_checks_its_arguments(cm, kwargs, match):
     with pytest.raises(ValueError, match=match):
         plot_confusion_matrix(cm, **kwargs)
+
+
+def test_plot_history_accepts_the_history_that_fit_returns():
+    """fit's History carries bookkeeping (stop_reason, device, per-step losses) besides the curves."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from seglib.engine import fit
+
+    data = TensorDataset(torch.randn(8, 3, 8, 8), torch.randint(0, 2, (8, 8, 8)))
+    history = fit(torch.nn.Conv2d(3, 2, 1), DataLoader(data, batch_size=4), epochs=2, val_loader=DataLoader(data, batch_size=4), progress=False)
+    fig = plot_history(history)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "metrics", "learning rate"], titles
+    assert len(fig.axes[0].lines[0].get_xdata()) == 2  # one point per epoch
+    plt.close(fig)
