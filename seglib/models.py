@@ -1156,6 +1156,29 @@ def _default_rates(atrous_rates: Sequence[int] | None, output_stride: int) -> tu
     return _check_ints(atrous_rates, "atrous_rates", allow_empty=True)
 
 
+def _init_deeplab(
+    model: nn.Module,
+    in_channels: int,
+    num_classes: int,
+    backbone: str,
+    output_stride: int,
+    atrous_rates: Sequence[int] | None,
+    aspp_channels: int | None,
+    base_channels: int,
+    pretrained_backbone: bool,
+) -> int:
+    """Set up what DeepLabV3 and DeepLabV3Plus share (backbone, rates); return the ASPP width."""
+    model.in_channels = _check_int(in_channels, "in_channels")
+    model.num_classes = _check_int(num_classes, "num_classes")
+    model.backbone_name, model.output_stride = backbone, output_stride
+    model.backbone = _make_backbone(
+        backbone, in_channels, output_stride=output_stride, base_channels=base_channels, pretrained=pretrained_backbone
+    )
+    model.atrous_rates = _default_rates(atrous_rates, output_stride)
+    channels = aspp_channels if aspp_channels is not None else (4 * base_channels if backbone == "small" else 256)
+    return _check_int(channels, "aspp_channels")
+
+
 class DeepLabV3(nn.Module):
     """DeepLabv3: a dilated backbone, ASPP, and bilinear upsampling of the scores (Chen et al. 2017).
 
@@ -1197,16 +1220,10 @@ class DeepLabV3(nn.Module):
         pretrained_backbone: bool = False,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.num_classes = _check_int(num_classes, "num_classes")
-        self.backbone_name, self.output_stride = backbone, output_stride
-        self.backbone = _make_backbone(
-            backbone, in_channels, output_stride=output_stride, base_channels=base_channels,
-            pretrained=pretrained_backbone,
+        channels = _init_deeplab(
+            self, in_channels, num_classes, backbone, output_stride, atrous_rates, aspp_channels, base_channels,
+            pretrained_backbone,
         )  # fmt: skip
-        self.atrous_rates = _default_rates(atrous_rates, output_stride)
-        channels = aspp_channels if aspp_channels is not None else (4 * base_channels if backbone == "small" else 256)
-        channels = _check_int(channels, "aspp_channels")
         self.classifier = DeepLabHead(
             self.backbone.out_channels, num_classes, atrous_rates=self.atrous_rates, channels=channels
         )
@@ -1266,16 +1283,10 @@ class DeepLabV3Plus(nn.Module):
         pretrained_backbone: bool = False,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.num_classes = _check_int(num_classes, "num_classes")
-        self.backbone_name, self.output_stride = backbone, output_stride
-        self.backbone = _make_backbone(
-            backbone, in_channels, output_stride=output_stride, base_channels=base_channels,
-            pretrained=pretrained_backbone,
+        channels = _init_deeplab(
+            self, in_channels, num_classes, backbone, output_stride, atrous_rates, aspp_channels, base_channels,
+            pretrained_backbone,
         )  # fmt: skip
-        self.atrous_rates = _default_rates(atrous_rates, output_stride)
-        channels = aspp_channels if aspp_channels is not None else (4 * base_channels if backbone == "small" else 256)
-        channels = _check_int(channels, "aspp_channels")
         if low_level_channels is None:
             low_level_channels = 48 if backbone != "small" else max(1, 3 * channels // 16)
         low_level_channels = _check_int(low_level_channels, "low_level_channels")
