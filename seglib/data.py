@@ -535,6 +535,29 @@ def _mask_array(picture: Image.Image, path: Any, how_to_get: str) -> np.ndarray:
     return np.asarray(picture)
 
 
+def _read_mask(source: Any, mask_path: Any, how_to_get: str) -> np.ndarray:
+    """A mask's stored values `(H, W)`, from a file path or an opened PIL image; damage is reported."""
+    try:
+        if isinstance(source, Image.Image):
+            return _mask_array(source, mask_path, how_to_get)
+        with Image.open(source) as picture:
+            return _mask_array(picture, mask_path, how_to_get)
+    except CorruptDatasetError:
+        raise
+    except _READ_ERRORS as err:
+        raise _damaged(mask_path, err, how_to_get) from err
+
+
+def _same_size(stored: np.ndarray, image: Tensor, mask_path: Any, image_path: Any, how_to_get: str) -> np.ndarray:
+    """`stored`, after checking it has the image's `(H, W)`."""
+    if stored.shape != tuple(image.shape[-2:]):
+        raise CorruptDatasetError(
+            f"{mask_path} is {stored.shape[1]}x{stored.shape[0]} but its image {image_path} is "
+            f"{image.shape[2]}x{image.shape[1]} (W x H); they must match. {how_to_get}"
+        )
+    return stored
+
+
 class _LabelMap:
     """Maps the values stored in mask files to class indices (or the ignore label)."""
 
@@ -700,19 +723,8 @@ class FolderSegmentation(SegmentationDataset):
                 image = _image_tensor(picture, self.grayscale)
         except _READ_ERRORS as err:
             raise _damaged(image_path, err, how) from err
-        try:
-            with Image.open(mask_path) as picture:
-                stored = _mask_array(picture, mask_path, how)
-        except CorruptDatasetError:
-            raise
-        except _READ_ERRORS as err:
-            raise _damaged(mask_path, err, how) from err
-        if stored.shape != tuple(image.shape[-2:]):
-            raise CorruptDatasetError(
-                f"{mask_path} is {stored.shape[1]}x{stored.shape[0]} but its image {image_path} is "
-                f"{image.shape[2]}x{image.shape[1]} (W x H); they must match. {how}"
-            )
-        return image, self._label_map(stored, mask_path, how)
+        stored = _read_mask(mask_path, mask_path, how)
+        return image, self._label_map(_same_size(stored, image, mask_path, image_path, how), mask_path, how)
 
 
 class ISBIMembrane(FolderSegmentation):
@@ -850,18 +862,8 @@ class _TorchvisionSegmentation(SegmentationDataset):
             image = _image_tensor(picture, grayscale=False)
         except _READ_ERRORS as err:
             raise _damaged(image_path, err, how) from err
-        try:
-            stored = _mask_array(target, mask_path, how)
-        except CorruptDatasetError:
-            raise
-        except _READ_ERRORS as err:
-            raise _damaged(mask_path, err, how) from err
-        if stored.shape != tuple(image.shape[-2:]):
-            raise CorruptDatasetError(
-                f"{mask_path} is {stored.shape[1]}x{stored.shape[0]} but its image {image_path} is "
-                f"{image.shape[2]}x{image.shape[1]} (W x H); they must match. {how}"
-            )
-        return image, self._label_map(stored, mask_path, how)
+        stored = _read_mask(target, mask_path, how)
+        return image, self._label_map(_same_size(stored, image, mask_path, image_path, how), mask_path, how)
 
 
 class OxfordPets(_TorchvisionSegmentation):
