@@ -57,6 +57,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--base-channels", type=int, default=16)
     parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="NHWC memory format (default on; faster on CPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -70,6 +72,9 @@ def main() -> int:
     drawing = time.perf_counter() - start
 
     model = UNet(3, len(SyntheticShapes.CLASSES), base_channels=args.base_channels, depth=args.depth, batch_norm=True)
+    if args.channels_last:
+        # oneDNN's CPU convolutions run about a quarter faster on NHWC tensors; the outputs follow the weights.
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, drop_last=True)
     scheduler = one_cycle_over_time(optimizer, args.budget)
@@ -87,7 +92,7 @@ def main() -> int:
     scores = evaluate(model, DataLoader(val, batch_size=50), num_classes=len(SyntheticShapes.CLASSES))
     seen = evaluate(model, DataLoader(torch.utils.data.Subset(train, range(args.val)), batch_size=50), num_classes=len(SyntheticShapes.CLASSES))
     print(f"mIoU on {args.val} training images: {seen['mean_iou']:.4f}")
-    print(f"device: cpu, torch threads: {torch.get_num_threads()}")
+    print(f"device: cpu, torch threads: {torch.get_num_threads()}, channels_last: {args.channels_last}")
     print(f"data: {args.train} training / {args.val} held-out images of {args.size}x{args.size}, drawn in {drawing:.1f} s")
     print(f"model: UNet(base_channels={args.base_channels}, depth={args.depth}), {sum(p.numel() for p in model.parameters()):,} parameters")
     print(f"training: {history.step[-1]} steps in {training:.1f} s (budget {args.budget:.0f} s), "

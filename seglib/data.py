@@ -360,6 +360,50 @@ class SyntheticShapes(SegmentationDataset):
         """
         return self._render(self._check_index(index))[2]
 
+    def instance_mask(self, index: int) -> Tensor:
+        """Which shape each pixel of item `index` shows: 0 for background, `k` for the `k`-th shape drawn.
+
+        Shapes are numbered 1..n in the order `shapes(index)` lists them (bottom to top). Where
+        shapes overlap, a pixel belongs to the one on top, as in the semantic mask: instance `k`
+        covers `shapes(index)[k - 1].visible` pixels, all of class `shapes(index)[k - 1].label`,
+        and `instance_mask(index) > 0` is exactly where the mask is not background. Like
+        `shapes`, it describes the item as drawn, before any `transforms`.
+
+        Args:
+            index: which item (negative indices count from the end).
+
+        Returns:
+            int64 instance ids in `0..len(shapes(index))`.
+
+        Shape:
+            `(size, size)`, like the mask.
+
+        >>> ds = SyntheticShapes(4, 32)
+        >>> instances, shapes = ds.instance_mask(0), ds.shapes(0)
+        >>> instances.shape, instances.dtype
+        (torch.Size([32, 32]), torch.int64)
+        >>> torch.bincount(instances.flatten(), minlength=len(shapes) + 1)[1:].tolist() == [s.visible for s in shapes]
+        True
+        >>> labels = torch.tensor([0] + [s.label for s in shapes])   # class of each instance id
+        >>> torch.equal(labels[instances], ds[0][1])
+        True
+        """
+        shapes = self.shapes(index)
+        rows, cols = _grid(self.size)
+        instances = torch.zeros(self.size, self.size, dtype=torch.int64)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one image is too small for parallel kernels (see `_render`)
+        try:
+            for k, shape in enumerate(shapes, start=1):  # bottom to top: later shapes overwrite
+                (cy, cx), theta = shape.center, shape.angle
+                dy, dx = rows - cy, cols - cx  # the same frame as the drawing uses
+                u = dx * math.cos(theta) + dy * math.sin(theta)
+                v = dy * math.cos(theta) - dx * math.sin(theta)
+                instances.masked_fill_(self._inside(shape.label, u, v, shape.radius), k)
+        finally:
+            torch.set_num_threads(threads)
+        return instances
+
     # The drawing. Everything is a tensor operation over the (size, size) coordinate grid.
 
     def _render(self, index: int) -> tuple[Tensor, Tensor, list[DrawnShape]]:

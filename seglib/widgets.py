@@ -1673,3 +1673,222 @@ def iou_explorer(
     (1.0, 1.0)
     """
     return IoUExplorer(dx=dx, dy=dy, scale=scale, shape=shape, size=size, grid_size=grid_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Static explorer: every view computed in Python beforehand, switched in the browser. A book
+# page has no kernel, so the explorers above (whose sliders call Python) show one fixed view
+# there. This one needs no Python after it is built: each slider is `jslink`ed to the
+# `ipywidgets.Stack`s that hold the views, so the page's widget JavaScript alone switches them.
+# ---------------------------------------------------------------------------------------------
+
+#: Most views one static explorer precomputes: each is stored in the page, so they add up.
+MAX_STATIC_VIEWS = 64
+
+# The HTML fallback is shown until the live widget has rendered next to it (`:has`, any
+# current browser); the widget JavaScript inserts the widget into `.widget-subarea`.
+_STATIC_CSS = (
+    "<style>.seglib-static:has(>.widget-subarea .jupyter-widgets)>.seglib-static-fallback"
+    "{display:none}</style>"
+)
+
+
+class StaticExplorer:
+    """Sliders over a few values per argument, switching between precomputed HTML views.
+
+    Built by `static_explorer`; displays as its `widget` in Jupyter, and on a static page
+    (a built book) as the live widget where the widget JavaScript runs, else as the view of
+    the starting setting.
+
+    Attributes:
+        controls: one `ipywidgets.SelectionSlider` per argument, by argument name.
+        options: the values each argument takes, by name, in slider order.
+        views: the HTML of every setting, keyed by the tuple of values in `options` order.
+        stacks: the `ipywidgets.Stack`s holding the views, by depth: `stacks[d]` are switched
+            by the `d`-th control, and the leaves of `stacks[-1]` are `ipywidgets.HTML`s.
+        links: the `jslink`s from each control's `index` to its stacks' `selected_index`.
+        widget: the `ipywidgets.VBox` of controls and views.
+    """
+
+    def __init__(
+        self,
+        render: Callable[..., str],
+        options: dict[str, tuple[Any, ...]],
+        value: dict[str, Any],
+        descriptions: dict[str, str],
+    ) -> None:
+        widgets = _import_ipywidgets()
+        self.options = options
+        names = list(options)
+        self.views: dict[tuple[Any, ...], str] = {}
+        for combination in _product(list(options.values())):
+            settings = dict(zip(names, combination))
+            try:
+                view = render(**settings)
+            except ValueError as error:  # an impossible setting: say why, as the live explorers do
+                view = _message_html(str(error), "static")
+            if not isinstance(view, str):
+                raise TypeError(f"render must return an HTML str, got {type(view).__name__} for {settings}")
+            self.views[combination] = view
+
+        self.controls: dict[str, Any] = {
+            name: widgets.SelectionSlider(
+                options=[(str(v), v) for v in values], value=value[name], description=descriptions[name],
+                continuous_update=True, style={"description_width": "7em"},
+            )
+            for name, values in options.items()
+        }
+        # Nested stacks: level d has one Stack per choice of the first d values.
+        self.stacks: list[list[Any]] = [[] for _ in names]
+
+        def build(depth: int, prefix: tuple[Any, ...]) -> Any:
+            values = options[names[depth]]
+            if depth == len(names) - 1:
+                children = [widgets.HTML(value=self.views[prefix + (v,)]) for v in values]
+            else:
+                children = [build(depth + 1, prefix + (v,)) for v in values]
+            stack = widgets.Stack(children, selected_index=self.controls[names[depth]].index)
+            self.stacks[depth].append(stack)
+            return stack
+
+        root = build(0, ())
+        self.links = [
+            widgets.jslink((self.controls[name], "index"), (stack, "selected_index"))
+            for name, level in zip(names, self.stacks)
+            for stack in level
+        ]
+        for name, level in zip(names, self.stacks):  # the same switch in Python, with a kernel but no front end
+            self.controls[name].observe(lambda change, level=level: _select(level, change["new"]), names="index")
+        wrap = widgets.Layout(flex_flow="row wrap")
+        self.widget = widgets.VBox([widgets.HBox(list(self.controls.values()), layout=wrap), root])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The controls' current values, by argument name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    @property
+    def html(self) -> str:
+        """The view of the current setting."""
+        return self.views[tuple(self.settings.values())]
+
+    def fallback_html(self) -> str:
+        """The page's view without widget JavaScript: the current view, and which setting it is.
+
+        It ends in the widget's view tag, where the widget JavaScript puts the live widget
+        (and then hides this view).
+        """
+        shown = ", ".join(f"{self.controls[name].description} {value}" for name, value in self.settings.items())
+        note = (
+            f'<div style="font:12px sans-serif;color:#495057;margin:2px 0 4px 0">Showing {html.escape(shown)}; '
+            "the sliders that switch between the precomputed views need JavaScript.</div>"
+        )
+        import json  # here, not at the top of the module: this part is appended to it
+
+        view_tag = json.dumps({"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id})
+        return (
+            f'<div class="seglib-static">{_STATIC_CSS}<div class="seglib-static-fallback">{note}{self.html}</div>'
+            f'<script type="application/vnd.jupyter.widget-view+json">{view_tag}</script></div>'
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The VBox's widget view; plus `fallback_html` for pages that prefer HTML (the book does)."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        return None if bundle is None else {**bundle, "text/html": self.fallback_html(), "text/plain": repr(self)}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={value!r}" for name, value in self.settings.items())
+        return f"StaticExplorer({args}, views={len(self.views)})"
+
+
+def _product(pools: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """All combinations, the last pool varying fastest (as `itertools.product`)."""
+    combinations: list[tuple[Any, ...]] = [()]
+    for pool in pools:
+        combinations = [c + (v,) for c in combinations for v in pool]
+    return combinations
+
+
+def _select(stacks: list[Any], index: int) -> None:
+    for stack in stacks:
+        stack.selected_index = index
+
+
+def static_explorer(
+    render: Callable[..., str],
+    options: dict[str, Any],
+    *,
+    value: dict[str, Any] | None = None,
+    descriptions: dict[str, str] | None = None,
+    max_views: int = MAX_STATIC_VIEWS,
+) -> StaticExplorer:
+    """An explorer that works on a static page: `render` is called for every setting beforehand.
+
+    Each argument named in `options` gets a slider over its values; the view for every
+    combination of values, `render(**setting)`, is computed now and stored in the widget, and
+    the sliders switch views in the browser, with no kernel. So the number of views is the
+    product of the numbers of values: keep it small (at most `max_views`). A `render` that
+    raises `ValueError` for a setting shows the message there instead.
+
+    Args:
+        render: takes the arguments named in `options` as keywords and returns HTML, e.g.
+            `receptive_field_view_html`.
+        options: argument name -> the values its slider offers (a non-empty sequence of
+            distinct values), in slider order.
+        value: starting value of some arguments (default: the first value of each).
+        descriptions: slider labels by argument name (default: the name).
+        max_views: the largest number of views allowed.
+
+    Raises:
+        ImportError: ipywidgets is not installed (`pip install ipywidgets`).
+        TypeError: `render` is not callable or returns something other than a str.
+        ValueError: `options` is empty or has an empty or repeated value list, `value` or
+            `descriptions` names an unknown argument, a starting value is not among its
+            options, or there are more than `max_views` views.
+
+    >>> explorer = static_explorer(
+    ...     receptive_field_view_html, {"dilation": [1, 2, 3], "num_layers": [1, 2]}, value={"dilation": 2}
+    ... )
+    >>> len(explorer.views), explorer.settings
+    (6, {'dilation': 2, 'num_layers': 1})
+    >>> explorer.html == receptive_field_view_html(dilation=2, num_layers=1)
+    True
+    >>> [len(level) for level in explorer.stacks]  # one Stack of dilations, holding one Stack of layers each
+    [1, 3]
+    """
+    if not callable(render):
+        raise TypeError(f"render must be a callable returning HTML, got {type(render).__name__}")
+    if not isinstance(options, dict) or not options:
+        raise ValueError(f"options must be a non-empty dict: argument name -> its values, got {options!r}")
+    pools: dict[str, tuple[Any, ...]] = {}
+    for name, values in options.items():
+        if not isinstance(name, str) or isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise ValueError(f"options must map argument names (str) to sequences of values, got {name!r}: {values!r}")
+        pool = tuple(values)
+        if not pool or len(set(pool)) != len(pool):
+            raise ValueError(f"options[{name!r}] must be a non-empty sequence of distinct values, got {values!r}")
+        pools[name] = pool
+    value = dict(value or {})
+    descriptions = dict(descriptions or {})
+    for given, what in ((value, "value"), (descriptions, "descriptions")):
+        unknown = sorted(set(given) - set(pools))
+        if unknown:
+            raise ValueError(f"{what} names arguments that options does not have: {unknown}; options has {list(pools)}")
+    for name, start in value.items():
+        if start not in pools[name]:
+            raise ValueError(f"value[{name!r}] = {start!r} is not one of options[{name!r}] = {list(pools[name])}")
+    if isinstance(max_views, bool) or not isinstance(max_views, int) or max_views < 1:
+        raise ValueError(f"max_views must be a positive int, got {max_views!r}")
+    count = math.prod(len(pool) for pool in pools.values())
+    if count > max_views:
+        sizes = " × ".join(str(len(pool)) for pool in pools.values())
+        raise ValueError(f"{sizes} = {count} views is more than max_views = {max_views}: offer fewer values")
+    return StaticExplorer(
+        render,
+        pools,
+        {name: value.get(name, pool[0]) for name, pool in pools.items()},
+        {name: descriptions.get(name, name) for name in pools},
+    )
+
+
+__all__ += ["StaticExplorer", "static_explorer"]
