@@ -349,3 +349,79 @@ def icnr_(weight: Tensor, scale: int, initializer: Callable[[Tensor], object] = 
         # PixelShuffle takes channels c·s² ... c·s² + s² - 1 into output channel c, so repeat each s² times.
         weight.copy_(sub.repeat_interleave(scale * scale, dim=0))
     return weight
+
+
+# --------------------------------------------------------------------------- cost of a convolution (chapter 4)
+
+from typing import NamedTuple  # noqa: E402  (kept beside the one function that uses it)
+
+
+class ConvCost(NamedTuple):
+    """What one 2-D convolution costs on one image; `conv_cost` computes it."""
+
+    output_size: tuple[int, int]  # (H_out, W_out)
+    parameters: int  # weights plus biases
+    macs: int  # multiply-adds for one image (bias additions not counted)
+    activations: int  # values in the output for one image: C_out·H_out·W_out
+
+
+def conv_cost(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: IntPair,
+    input_size: IntPair,
+    *,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    bias: bool = True,
+) -> ConvCost:
+    """Parameters, multiply-adds and output size of an `nn.Conv2d` applied to one image.
+
+    Each output value is a dot product of length `(C_in / groups)·kH·kW`, so the
+    multiply-adds are `C_out·H_out·W_out·(C_in / groups)·kH·kW` (one per weight and output
+    pixel); parameters are `C_out·(C_in / groups)·kH·kW`, plus `C_out` biases. Parameters do
+    not depend on the image size; multiply-adds and activations grow with `H_out·W_out`.
+    `torch.utils.flop_counter.FlopCounterMode` counts `2·macs` FLOPs for the same layer.
+    Multiply `activations` by the bytes per value (4 for float32) for the memory the output
+    takes, per image.
+
+    Args:
+        in_channels, out_channels: `C_in`, `C_out`; both divisible by `groups`.
+        kernel_size, stride, padding, dilation: as for `nn.Conv2d` (int or `(h, w)` pair).
+        input_size: `(H, W)` of the input (or an int for a square input).
+        groups: as for `nn.Conv2d` (`groups == in_channels` is a depthwise convolution).
+        bias: whether the layer has a bias.
+
+    Returns:
+        `ConvCost(output_size, parameters, macs, activations)`.
+
+    >>> conv_cost(3, 16, 3, (512, 512), padding=1)   # a 3×3 convolution on a 512×512 RGB image
+    ConvCost(output_size=(512, 512), parameters=448, macs=113246208, activations=4194304)
+    >>> conv_cost(16, 32, 3, 512, stride=2, padding=1).output_size
+    (256, 256)
+    """
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})"
+        )
+    if not isinstance(bias, bool):
+        raise TypeError(f"bias must be True or False, got {bias!r}")
+    kh, kw = _pair(kernel_size, "kernel_size", minimum=1)
+    h_out, w_out = conv_output_size(input_size, (kh, kw), stride, padding, dilation)  # checks the rest
+    weights = out_channels * (in_channels // groups) * kh * kw
+    return ConvCost(
+        output_size=(h_out, w_out),
+        parameters=weights + (out_channels if bias else 0),
+        macs=weights * h_out * w_out,
+        activations=out_channels * h_out * w_out,
+    )
+
+
+__all__ += ["ConvCost", "conv_cost"]
