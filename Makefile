@@ -30,8 +30,10 @@ book: $(STAMP)
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
 
 # The whole suite: unit tests, the book build (which executes every chapter once, warnings
-# as errors), every built page checked in headless Chromium, nbval on the solution notebooks, and the nbgrader round trip.
-test: $(STAMP) test-unit book test-browser test-notebooks test-grading
+# as errors), every built page checked in headless Chromium, and the nbgrader round trips, which
+# autograde every reference solution (so each solution notebook also runs once; `make
+# test-notebooks` runs them under nbval alone, for quicker feedback while writing one).
+test: $(STAMP) test-unit book test-browser test-grading
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not grading and not browser" --doctest-modules seglib tests -n $(JOBS)
