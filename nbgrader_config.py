@@ -30,3 +30,28 @@ c.OverwriteCells.add_missing_cells = True
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# `python -m grading intake` keeps each student's original files in this folder of their submission.
+# nbgrader must not copy it on into autograded/ and feedback/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".intake-original"]
+
+# Feedback must never show hidden tests. Autograded notebooks contain them (they ran there), and
+# nbgrader's feedback shows their source and tracebacks. grading/feedback.py removes both, so that
+# plain `nbgrader generate_feedback` is as safe as `python -m grading autograde --feedback`.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    from grading.feedback import HideHiddenTests
+except ImportError as error:  # copied without grading/ beside it, and not run by `python -m grading`
+    _why = f"grading/feedback.py cannot be imported next to {__file__} ({error})"
+
+    class HideHiddenTests(NbGraderPreprocessor):
+        """Stands in for grading.feedback.HideHiddenTests: refuses to write feedback at all."""
+
+        def preprocess(self, nb, resources):
+            raise RuntimeError(f"refusing to write feedback that would show hidden tests: {_why}")
+
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

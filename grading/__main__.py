@@ -1,42 +1,100 @@
 """Command line for the instructor's grading steps. Run from the course root:
 
-    python -m grading autograde ps2_upsampling                 # every submitted student
+    python -m grading intake ps2_upsampling                    # check and fix received notebooks
+    python -m grading autograde ps2_upsampling --feedback      # grade each student, write feedback
     python -m grading autograde ps2_upsampling --student alice  # one student (regrade)
-    python -m grading autograde ps2_upsampling --feedback       # and write feedback HTML
     python -m grading autograde ps2_upsampling --Execute.timeout=60   # other options go to nbgrader
+    python -m grading report                                   # every student, every assignment; CSV
+    python -m grading bundle ../student-repo                   # the public student repository
 
-Exit status 1 when any student's autograde failed; the summary names them and why.
+intake and autograde exit with status 1 when a submission could not be handled; their tables
+name each one and why. Every outcome is logged for `report`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from grading.autograde import autograde, format_summary, generate_feedback
+from grading.bundle import bundle
+from grading.course import Course
+from grading.intake import format_table, intake
+from grading.report import CSV_NAME, class_report, format_report, write_csv
+
+
+def _intake(args: argparse.Namespace) -> int:
+    results = intake(Course.load(args.course_dir), args.assignment, args.student, fix=not args.dry_run)
+    print(format_table(args.assignment, results))
+    return 1 if any(r.status == "rejected" for r in results) else 0
+
+
+def _autograde(args: argparse.Namespace, nbgrader_args: list[str]) -> int:
+    outcomes = autograde(args.assignment, args.course_dir, args.student, nbgrader_args, jobs=args.jobs)
+    print(format_summary(args.assignment, outcomes))
+    status = 1 if any(o.status == "failed" for o in outcomes) else 0
+    if args.feedback:
+        graded = [o.student for o in outcomes if o.status == "graded"]
+        written = generate_feedback(args.assignment, args.course_dir, graded)
+        failed = {student: why for student, why in written.items() if why}
+        print(f"feedback written for {len(written) - len(failed)} students" + (f"; FAILED for {sorted(failed)}" if failed else ""))
+        for student, why in sorted(failed.items()):
+            print(f"  {student}: {why}")
+        status = status or (1 if failed else 0)
+    return status
+
+
+def _report(args: argparse.Namespace) -> int:
+    course = Course.load(args.course_dir)
+    rows = class_report(course, args.assignment)
+    print(format_report(rows))
+    path = write_csv(rows, args.csv or course.autograded / CSV_NAME)
+    print(f"\nCSV (one line per student and assignment, with status and reasons): {path}")
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    for warning in bundle(args.course_dir, args.dest, force=args.force):
+        print(f"warning: {warning}")
+    print(f"student repository written to {Path(args.dest).resolve()}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.splitlines()[0])
+    parser.add_argument("--course-dir", default=".", help="the course root, where nbgrader_config.py is (default: here)")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("intake", help="check received notebooks; rename and repair what is safe")
+    check.add_argument("assignment")
+    check.add_argument("--student", action="append", help="only this student (repeatable)")
+    check.add_argument("--dry-run", action="store_true", help="report only; change no file")
+
     grade = commands.add_parser("autograde", help="autograde each student separately and summarise")
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    grade.add_argument("--course-dir", default=".")
     grade.add_argument("--feedback", action="store_true", help="generate feedback HTML for graded students")
-    # Options this parser does not know (e.g. --Execute.timeout=60) go to `nbgrader autograde`.
-    args, nbgrader_args = parser.parse_known_args(argv)
+    grade.add_argument("--jobs", type=int, default=None, help="students graded at once (default: CPUs, at most 4)")
 
-    outcomes = autograde(args.assignment, args.course_dir, args.student, nbgrader_args)
-    print(format_summary(args.assignment, outcomes))
-    if args.feedback:
-        graded = [o.student for o in outcomes if o.status == "graded"]
-        written = generate_feedback(args.assignment, args.course_dir, graded)
-        missing = [student for student, ok in written.items() if not ok]
-        print(f"feedback written for {len(written) - len(missing)} students" + (f"; FAILED for {missing}" if missing else ""))
-        if missing:
-            return 1
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    report = commands.add_parser("report", help="points and failures of every student; writes a CSV")
+    report.add_argument("assignment", nargs="*", help="default: every assignment")
+    report.add_argument("--csv", help=f"where to write the CSV (default: <autograded>/{CSV_NAME})")
+
+    publish = commands.add_parser("bundle", help="write the public student repository")
+    publish.add_argument("dest")
+    publish.add_argument("--force", action="store_true", help="replace what DEST holds (a .git folder is kept)")
+
+    for sub in (check, grade, report, publish):  # also accepted after the command
+        sub.add_argument("--course-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    # Options the autograde parser does not know (e.g. --Execute.timeout=60) go to `nbgrader autograde`.
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "autograde":
+        return _autograde(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return {"intake": _intake, "report": _report, "bundle": _bundle}[args.command](args)
 
 
 if __name__ == "__main__":

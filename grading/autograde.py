@@ -3,21 +3,30 @@
 Plain `nbgrader autograde` grades all students in one process. When one submission kills its
 kernel (`os._exit`, a segfault, running out of memory), nbgrader removes that student's
 autograded copy, logs an error, and the student later exports as an unexplained 0. Here each
-student is graded by a separate `nbgrader autograde --student` run. That run's exit status and
-log, together with the cells of the autograded notebook, say what happened, and the summary
-names every failure and every interrupted cell with its reason.
+student is graded by a separate `nbgrader autograde --student` run (several at a time, `jobs`).
+That run's exit status and log, together with the cells of the autograded notebook, say what
+happened; the summary names every failure and every interrupted cell with its reason, and each
+outcome is appended to the grading log that `python -m grading report` reads.
+
+The gradebook is SQLite: parallel runs write to it in short transactions, and a run that still
+finds it locked is graded again afterwards on its own, so no result is lost.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
+
+from grading.course import Course
+from grading.feedback import leaked_lines, meaningful_lines, split_hidden
 
 __all__ = ["Outcome", "autograde", "generate_feedback", "format_summary"]
 
@@ -31,16 +40,19 @@ class Outcome:
     score: float | None = None
     max_score: float | None = None
     problems: list[str] = field(default_factory=list)  # human-readable reasons, empty when clean
+    retry: bool = False  # failed only because the gradebook was locked
 
 
-def submitted_students(course_dir: Path, assignment: str) -> list[str]:
-    """Students with a folder `submitted/<student>/<assignment>/`, sorted."""
-    return sorted(p.parent.name for p in (course_dir / "submitted").glob(f"*/{assignment}") if p.is_dir())
-
-
-def _nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run nbgrader with this interpreter, in the course directory (where nbgrader_config.py is)."""
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True, env=env)
+
+
+def _with_this_package() -> dict[str, str]:
+    """The environment, with this `grading` package importable: nbgrader_config.py imports
+    `grading.feedback` for feedback, also in a course directory that holds no copy of it."""
+    here = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), here) if p)}
 
 
 def _failure_reason(log: str) -> str:
@@ -49,6 +61,16 @@ def _failure_reason(log: str) -> str:
         return "the kernel died while running the notebook (os._exit, a crash, or out of memory)"
     if "UnresponsiveKernelError" in log:
         return "the kernel stopped responding"
+    if "Timeout waiting for IOPub output" in log:
+        return "a cell ran past the time limit and the kernel did not settle within Execute.iopub_timeout of the interrupt"
+    if "NotJSONError" in log or "does not appear to be JSON" in log:
+        return "the notebook file is empty or not valid JSON"
+    if "add_missing_grade_cells" in log or "add_missing_cells" in log:
+        return "nbgrader could not put back missing test cells (cell metadata lost?): run `python -m grading intake`"
+    if "No notebooks found" in log or "No notebooks were matched" in log:
+        return "no notebook with the assignment's name was submitted: run `python -m grading intake`"
+    if "database is locked" in log:
+        return "the gradebook was locked by another process"
     if "MissingEntry" in log or "does not exist in the database" in log:
         return "the submission does not match the assignment in the gradebook (missing or renamed notebook?)"
     errors = [line.strip() for line in log.splitlines() if "ERROR" in line or "Error" in line]
@@ -56,26 +78,47 @@ def _failure_reason(log: str) -> str:
 
 
 def _cell_problems(notebook: Path) -> list[str]:
-    """Timed-out and crashed graded cells in an autograded notebook, by grade_id."""
+    """Timed-out graded cells in an autograded notebook, by grade_id."""
     problems = []
-    cells = json.loads(notebook.read_text())["cells"]
-    for cell in cells:
+    for cell in json.loads(notebook.read_text())["cells"]:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "(ungraded cell)")
         for output in cell.get("outputs", []):
-            if output.get("output_type") != "error":
-                continue
-            if output.get("ename") == "CellTimeoutError":
+            if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
                 problems.append(f"{notebook.name}: cell {grade_id} timed out and was interrupted")
     return problems
 
 
-def _scores(course_dir: Path, assignment: str, student: str) -> tuple[float | None, float | None]:
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+def _scores(course: Course, assignment: str, student: str) -> tuple[float | None, float | None]:
+    with course.gradebook() as gradebook:
         try:
             submission = gradebook.find_submission(assignment, student)
         except MissingEntry:
-            return None, None
+            try:
+                return None, gradebook.find_assignment(assignment).max_score
+            except MissingEntry:
+                return None, None
         return submission.score, submission.max_score
+
+
+def _register(course: Course, students: Iterable[str]) -> None:
+    """Put every student in the gradebook, so that `nbgrader export` lists even those whose
+    submission nbgrader cannot open (it adds a student only once it has opened a notebook)."""
+    if not course.has_gradebook():
+        return
+    with course.gradebook() as gradebook:
+        for student in students:
+            gradebook.update_or_create_student(student)
+
+
+def _grade_one(course: Course, assignment: str, student: str, extra_args: Sequence[str]) -> Outcome:
+    """One `nbgrader autograde --student` run; the scores are read later, once no run writes."""
+    run = _nbgrader(course.root, "autograde", assignment, "--student", student, "--force", *extra_args)
+    log = run.stdout + run.stderr
+    autograded = course.autograded / student / assignment
+    if run.returncode != 0 or "Removing failed assignment" in log or not autograded.is_dir():
+        return Outcome(student, "failed", problems=[_failure_reason(log)], retry="database is locked" in log)
+    problems = [p for nb in sorted(autograded.glob("*.ipynb")) for p in _cell_problems(nb)]
+    return Outcome(student, "graded", problems=problems)
 
 
 def autograde(
@@ -83,6 +126,7 @@ def autograde(
     course_dir: Path | str = ".",
     students: Iterable[str] | None = None,
     extra_args: Sequence[str] = (),
+    jobs: int | None = None,
 ) -> list[Outcome]:
     """Autograde each student's submission separately; return one `Outcome` per student.
 
@@ -91,38 +135,95 @@ def autograde(
         course_dir: the course root (where `nbgrader_config.py` and `submitted/` are).
         students: whom to grade; default every student with a submission.
         extra_args: passed to `nbgrader autograde`, e.g. `["--Execute.timeout=60"]`.
+        jobs: students graded at the same time; default the number of CPUs, at most 4.
     """
-    course_dir = Path(course_dir).resolve()
-    outcomes = []
-    for student in students if students is not None else submitted_students(course_dir, assignment):
-        run = _nbgrader(course_dir, "autograde", assignment, "--student", student, "--force", *extra_args)
-        log = run.stdout + run.stderr
-        autograded = course_dir / "autograded" / student / assignment
-        failed = run.returncode != 0 or "Removing failed assignment" in log or not autograded.is_dir()
-        score, max_score = _scores(course_dir, assignment, student)
-        if failed:
-            outcomes.append(Outcome(student, "failed", None, max_score, [_failure_reason(log)]))
-            continue
-        problems = [p for nb in sorted(autograded.glob("*.ipynb")) for p in _cell_problems(nb)]
-        outcomes.append(Outcome(student, "graded", score, max_score, problems))
+    course = Course.load(course_dir)
+    students = sorted(students) if students is not None else course.submitted_students(assignment)
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    _register(course, students)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(lambda student: _grade_one(course, assignment, student, extra_args), students))
+    # A run that lost the race for the gradebook is graded again, alone.
+    outcomes = [_grade_one(course, assignment, o.student, extra_args) if o.retry else o for o in outcomes]
+    for o in outcomes:
+        o.score, o.max_score = _scores(course, assignment, o.student)
+        course.log("autograde", assignment, o.student, status=o.status, points=o.score, max_points=o.max_score, problems=o.problems)
     return outcomes
 
 
-def generate_feedback(assignment: str, course_dir: Path | str = ".", students: Iterable[str] = ()) -> dict[str, bool]:
-    """Run `nbgrader generate_feedback` for each student; return whether it succeeded."""
-    course_dir = Path(course_dir).resolve()
-    return {
-        student: _nbgrader(course_dir, "generate_feedback", assignment, "--student", student, "--force").returncode == 0
-        for student in students
-    }
+def _hidden_test_lines(course: Course, assignment: str) -> dict[str, set[str]]:
+    """Notebook name -> the lines of its hidden tests that the release does not show."""
+    lines: dict[str, set[str]] = {}
+    with course.gradebook() as gradebook:
+        for notebook in gradebook.find_assignment(assignment).notebooks:
+            hidden = [line for cell in notebook.source_cells for line in split_hidden(cell.source)[1]]
+            lines[notebook.name] = meaningful_lines(hidden)
+    for name, path in course.release_notebooks(assignment).items():
+        lines[name] = lines.get(name, set()) - _sources(path)
+    return lines
+
+
+def _sources(path: Path) -> set[str]:
+    """The stripped source lines of a notebook file (empty when it cannot be read)."""
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    text = "\n".join("".join(c.get("source", "")) for c in cells)
+    return meaningful_lines(text.splitlines())
+
+
+def generate_feedback(assignment: str, course_dir: Path | str = ".", students: Iterable[str] = ()) -> dict[str, str | None]:
+    """Write feedback HTML for the given (autograded) students in one `nbgrader generate_feedback` run.
+
+    Returns student -> None when the feedback was written, else why not. A page that still shows
+    a line of a hidden test (which nbgrader_config.py's `HideHiddenTests` should have removed) is
+    deleted, not handed out.
+    """
+    course = Course.load(course_dir)
+    students = sorted(students)
+    if not students:
+        return {}
+    others = sorted(p.parent.name for p in course.autograded.glob(f"*/{assignment}") if p.parent.name not in students)
+    args = ["generate_feedback", assignment, "--force"]
+    if others:
+        args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    for student in students:  # so that a page left from an earlier run is not taken for a new one
+        for page in (course.feedback / student / assignment).glob("*.html"):
+            page.unlink()
+    run = _nbgrader(course.root, *args, env=_with_this_package())
+    secret = _hidden_test_lines(course, assignment)
+    result: dict[str, str | None] = {}
+    for student in students:
+        folder = course.feedback / student / assignment
+        pages = {name: folder / f"{name}.html" for name in secret}
+        absent = [name for name, page in pages.items() if not page.is_file()]
+        if absent:
+            errors = [line for line in (run.stdout + run.stderr).splitlines() if student in line and "ERROR" in line]
+            result[student] = f"no feedback written for {', '.join(absent)}" + (f" ({errors[-1].strip()})" if errors else "")
+        else:
+            result[student] = None
+            for name, page in pages.items():
+                own = _sources(course.submission_dir(student, assignment) / f"{name}.ipynb")
+                leaks = leaked_lines(page.read_text(encoding="utf-8"), secret[name] - own)
+                if leaks:
+                    page.unlink()
+                    result[student] = f"feedback withheld: {page.name} showed {len(leaks)} hidden test lines (check GenerateFeedback.preprocessors in nbgrader_config.py)"
+        course.log("feedback", assignment, student, status="written" if result[student] is None else "failed", problems=[result[student]] if result[student] else [])
+    return result
 
 
 def format_summary(assignment: str, outcomes: Sequence[Outcome]) -> str:
     """One table row per student, then the failures and problems spelt out."""
-    lines = [f"Autograde summary for {assignment}", f"{'student':<24} {'status':<8} {'score':>12}"]
+    width = max([len("student"), *(len(o.student) for o in outcomes)])
+    lines = [f"Autograde summary for {assignment}", f"{'student':<{width}} {'status':<8} {'score':>12}"]
     for outcome in outcomes:
         score = "-" if outcome.score is None else f"{outcome.score:g} / {outcome.max_score:g}"
-        lines.append(f"{outcome.student:<24} {outcome.status.upper():<8} {score:>12}")
+        if outcome.status == "failed":
+            score = "-"
+        lines.append(f"{outcome.student:<{width}} {outcome.status.upper():<8} {score:>12}")
     notes = [(o.student, p) for o in outcomes for p in o.problems]
     if notes:
         lines.append("")
@@ -135,4 +236,3 @@ def format_summary(assignment: str, outcomes: Sequence[Outcome]) -> str:
         + (f" ({', '.join(failed)}: no grade recorded; fix the cause and regrade them)" if failed else "")
     )
     return "\n".join(lines)
-

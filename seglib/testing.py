@@ -103,3 +103,51 @@ def unavailable(*targets: Any) -> Iterator[None]:
     finally:
         for owner, attribute, original in reversed(restore):
             setattr(owner, attribute, original)
+
+
+def check_own_module(
+    module: Any,
+    *,
+    name: str = "model",
+    forbidden: tuple[str, ...] = ("seglib", "torchvision"),
+) -> None:
+    """Raise `AssertionError` unless `module` is an `nn.Module` built from the student's own classes.
+
+    `unavailable` switches off functions; a class cannot be switched off that way, because a
+    student's `class UNet(seglib.models.UNet): pass` or `model = seglib.models.ASPP(...)` keeps a
+    reference to it. This check walks `module.modules()` (the module itself and every submodule)
+    and fails, naming the class, if any of them is defined in one of the `forbidden` packages
+    (by default the course's reference implementation and torchvision's ready-made models).
+    PyTorch's building blocks (`nn.Conv2d`, `nn.Sequential`, ...) are allowed.
+
+    Args:
+        module: what the student's code returned or built.
+        name: how to call it in the message.
+        forbidden: top-level package names whose classes must not appear.
+
+    >>> check_own_module(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU()))
+    >>> import seglib.models
+    >>> check_own_module(torch.nn.Sequential(seglib.models.DoubleConv(1, 2)), name="block")
+    Traceback (most recent call last):
+    AssertionError: block: contains seglib.models.DoubleConv (at block[0]); build it from torch.nn layers and your own classes instead
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if isinstance(forbidden, str) or not isinstance(forbidden, (tuple, list)) or not all(
+        isinstance(package, str) and package for package in forbidden
+    ):
+        raise TypeError(f"forbidden must be a tuple of package names such as ('seglib',), got {forbidden!r}")
+    if not isinstance(module, torch.nn.Module):
+        raise AssertionError(f"{name}: expected a torch.nn.Module, got {type(module).__name__}")
+    for path, submodule in module.named_modules(remove_duplicate=False):
+        cls = type(submodule)
+        for klass in cls.__mro__:
+            package = klass.__module__.split(".")[0]
+            if package in forbidden:
+                where = name + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in path.split(".") if part)
+                shown = f"{cls.__module__}.{cls.__qualname__}"
+                if klass is not cls:
+                    shown += f", a subclass of {klass.__module__}.{klass.__qualname__}"
+                raise AssertionError(
+                    f"{name}: contains {shown} (at {where}); build it from torch.nn layers and your own classes instead"
+                )

@@ -1,0 +1,139 @@
+"""Feedback for students that never shows hidden tests.
+
+nbgrader's autograded notebooks hold the hidden tests (they ran there), and plain
+`nbgrader generate_feedback` renders them: their source, and tracebacks that quote the failing
+line and its message ("expected shape (2, 3, 9, 15) ..."). `HideHiddenTests`, registered in
+`GenerateFeedback.preprocessors` by the course's nbgrader_config.py, runs before the HTML is
+written. For every cell that contains a `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS`
+region it
+
+* removes the region from the source (what the student saw in the release stays);
+* replaces the cell's outputs: nothing when the cell passed, and when it failed one short error
+  naming only the exception type. The message is dropped too, since it usually names the
+  values a hidden test used;
+* and, in every cell, replaces any output that quotes a line of a hidden test that no visible
+  cell also has (say, a student's code printing `In`, IPython's record of the cells it ran).
+
+`leaked_lines` checks a finished HTML page against hidden-test lines; `python -m grading
+autograde --feedback` uses it as a last check and withholds a page that fails it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+from nbformat.notebooknode import NotebookNode, from_dict
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer, Unicode
+
+__all__ = ["HideHiddenTests", "split_hidden", "meaningful_lines", "occurs", "html_text", "leaked_lines"]
+
+BEGIN = "BEGIN HIDDEN TESTS"
+END = "END HIDDEN TESTS"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def split_hidden(source: str, begin: str = BEGIN, end: str = END) -> tuple[str, list[str]]:
+    """Split a cell's source into (source without hidden regions, the hidden lines).
+
+    The delimiter lines go with the hidden part. A region without its end runs to the end of
+    the cell (nbgrader would refuse it; here nothing after the delimiter is shown).
+
+    >>> split_hidden("a = 1\\n### BEGIN HIDDEN TESTS\\nassert a == 1\\n### END HIDDEN TESTS\\nb = 2")
+    ('a = 1\\nb = 2', ['### BEGIN HIDDEN TESTS', 'assert a == 1', '### END HIDDEN TESTS'])
+    """
+    shown, hidden, inside = [], [], False
+    for line in source.split("\n"):
+        if begin in line:
+            inside = True
+        if inside:
+            hidden.append(line)
+        else:
+            shown.append(line)
+        if end in line:
+            inside = False
+    return "\n".join(shown), hidden
+
+
+def meaningful_lines(lines: Iterable[str], min_length: int = 12) -> set[str]:
+    """Stripped lines of at least `min_length` characters: specific enough to recognise a leak."""
+    return {line.strip() for line in lines if len(line.strip()) >= min_length}
+
+
+def occurs(line: str, text: str) -> bool:
+    """Whether `line` occurs in `text` as code of its own, not inside a longer name or number.
+
+    A prefix such as a traceback's `----> 7 ` is allowed.
+
+    >>> occurs("_pass = 0.7", "----> 7 _pass = 0.7\\n"), occurs("_pass = 0.7", "ps6_pass = 0.7")
+    (True, False)
+    """
+    return line in text and re.search(rf"(?<![\w.]){re.escape(line)}(?!\w)", text) is not None
+
+
+def _output_text(output: NotebookNode) -> str:
+    """Everything an output would display, as plain text without colour codes."""
+    parts: list[str] = []
+    if output.get("output_type") == "stream":
+        parts.append(str(output.get("text", "")))
+    elif output.get("output_type") == "error":
+        parts += [str(output.get("ename", "")), str(output.get("evalue", "")), *map(str, output.get("traceback", []))]
+    for value in output.get("data", {}).values():
+        parts.append(value if isinstance(value, str) else "".join(value) if isinstance(value, list) else str(value))
+    return _ANSI.sub("", "\n".join(parts))
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove hidden tests, and what they printed or raised, from notebooks before feedback is rendered."""
+
+    begin_test_delimeter = Unicode(BEGIN, help="Marks the start of a hidden test region (as in ClearHiddenTests)").tag(config=True)
+    end_test_delimeter = Unicode(END, help="Marks the end of a hidden test region (as in ClearHiddenTests)").tag(config=True)
+    failed_message = Unicode(
+        "a hidden test in this cell failed (hidden tests, and their messages, are not shown)",
+        help="What a student sees instead of the traceback of a failed hidden test",
+    ).tag(config=True)
+    min_line_length = Integer(12, help="Only hidden-test lines this long are searched for in other outputs").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        self._hidden: set[str] = set()
+        nb, resources = super().preprocess(nb, resources)  # preprocess_cell on every cell
+        # Lines a visible cell also has (a visible test's `with unavailable(...)`) give nothing away.
+        self._hidden -= meaningful_lines(line for cell in nb.cells for line in cell.source.splitlines())
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [self._scrub(output) for output in cell.outputs]
+        return nb, resources
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        shown, hidden = split_hidden(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+        if not hidden:
+            return cell, resources
+        self._hidden |= meaningful_lines(hidden, self.min_line_length)
+        cell.source = shown.rstrip() + "\n# (hidden tests run here when your notebook is graded; they are not shown)"
+        if cell.cell_type == "code":
+            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+            cell.outputs = [self._hidden_failure(errors[0].get("ename", "Error"))] if errors else []
+        return cell, resources
+
+    def _hidden_failure(self, ename: str) -> NotebookNode:
+        return from_dict({"output_type": "error", "ename": ename, "evalue": self.failed_message, "traceback": [f"{ename}: {self.failed_message}"]})
+
+    def _scrub(self, output: NotebookNode) -> NotebookNode:
+        text = _output_text(output)
+        if any(occurs(line, text) for line in self._hidden):
+            return from_dict({"output_type": "stream", "name": "stdout", "text": "[this output is not shown: it quoted a hidden test]\n"})
+        return output
+
+
+def html_text(page: str) -> str:
+    """The text of an HTML page: tags removed (scripts and styles kept), entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def leaked_lines(page: str, secret: Iterable[str]) -> list[str]:
+    """The stripped lines of `secret` that occur in an HTML page: in its text (code is highlighted
+    token by token, so only the text has whole lines) or anywhere in its markup (attributes)."""
+    haystacks = (html_text(page), html.unescape(page))
+    return sorted({line.strip() for line in secret if any(occurs(line.strip(), h) for h in haystacks)})
