@@ -1,6 +1,6 @@
 """Segmentation data: the embedded synthetic shapes, real data sets, joint image/mask transforms.
 
-Taught in chapter 6 (U-Net and encoder–decoders: training on `SyntheticShapes`, the elastic
+Taught in chapter 1 (the five vision tasks on one scene: `instance_mask`), chapter 6 (U-Net and encoder–decoders: training on `SyntheticShapes`, the elastic
 deformation of the U-Net paper) and chapter 9 (Segmentation in practice: Oxford-IIIT Pet,
 Pascal VOC, Cityscapes, joint augmentation of image and mask).
 

@@ -1,6 +1,6 @@
 """Upsampling and convolution operations, written out so that they can be read.
 
-Taught in chapter 5 (Upsampling) and chapter 7 (Atrous convolution). Every function
+Taught in chapter 4 (layer costs), chapter 5 (Upsampling) and chapter 7 (Atrous convolution). Every function
 here has a PyTorch built-in that computes the same numbers (`F.conv2d`,
 `F.conv_transpose2d`, `F.interpolate`, `F.max_unpool2d`); the point is to show *how*
 those numbers arise, so the tests compare each one with its built-in.

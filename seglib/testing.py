@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["check_tensor", "unavailable"]
+__all__ = ["check_tensor", "check_own_module", "unavailable"]
 
 
 def check_tensor(
