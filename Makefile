@@ -42,7 +42,7 @@ test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS) --dist loadfile
 
 test-grading: $(STAMP)
-	$(BIN)/python -m pytest -m grading tests -n $(JOBS) --dist loadfile
+	$(BIN)/python -m pytest -m grading tests -n $(JOBS) --dist loadgroup
 
 ASSIGNMENT ?= $(notdir $(wildcard solutions/*))
 release: $(STAMP)

@@ -23,6 +23,10 @@ c.CourseDirectory.release_directory = "exercises"
 # Seconds per cell when autograding. nbgrader's default (30 s) is too short for training cells;
 # a cell that runs longer (an endless loop) is interrupted and the rest of the notebook still runs.
 c.Execute.timeout = 300
+# After interrupting such a cell, nbgrader waits this long for the kernel to settle. Its default,
+# 4 s, is short for a kernel busy in a C loop on a loaded machine; running out of it fails the
+# whole notebook (the report then says so), so give it longer.
+c.Execute.iopub_timeout = 30
 
 # A student who deletes a graded or read-only cell gets it back, run, and graded,
 # instead of a validation error.

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Outcome:
     max_score: float | None = None
     problems: list[str] = field(default_factory=list)  # human-readable reasons, empty when clean
     retry: bool = False  # failed only because the gradebook was locked
+    seconds: float = 0.0  # wall time of this student's `nbgrader autograde` run
 
 
 def _nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -112,13 +114,15 @@ def _register(course: Course, students: Iterable[str]) -> None:
 
 def _grade_one(course: Course, assignment: str, student: str, extra_args: Sequence[str]) -> Outcome:
     """One `nbgrader autograde --student` run; the scores are read later, once no run writes."""
+    start = time.perf_counter()
     run = _nbgrader(course.root, "autograde", assignment, "--student", student, "--force", *extra_args)
+    seconds = time.perf_counter() - start
     log = run.stdout + run.stderr
     autograded = course.autograded / student / assignment
     if run.returncode != 0 or "Removing failed assignment" in log or not autograded.is_dir():
-        return Outcome(student, "failed", problems=[_failure_reason(log)], retry="database is locked" in log)
+        return Outcome(student, "failed", problems=[_failure_reason(log)], retry="database is locked" in log, seconds=seconds)
     problems = [p for nb in sorted(autograded.glob("*.ipynb")) for p in _cell_problems(nb)]
-    return Outcome(student, "graded", problems=problems)
+    return Outcome(student, "graded", problems=problems, seconds=seconds)
 
 
 def autograde(
@@ -149,7 +153,7 @@ def autograde(
     outcomes = [_grade_one(course, assignment, o.student, extra_args) if o.retry else o for o in outcomes]
     for o in outcomes:
         o.score, o.max_score = _scores(course, assignment, o.student)
-        course.log("autograde", assignment, o.student, status=o.status, points=o.score, max_points=o.max_score, problems=o.problems)
+        course.log("autograde", assignment, o.student, status=o.status, points=o.score, max_points=o.max_score, problems=o.problems, seconds=round(o.seconds, 1))
     return outcomes
 
 
@@ -218,12 +222,12 @@ def generate_feedback(assignment: str, course_dir: Path | str = ".", students: I
 def format_summary(assignment: str, outcomes: Sequence[Outcome]) -> str:
     """One table row per student, then the failures and problems spelt out."""
     width = max([len("student"), *(len(o.student) for o in outcomes)])
-    lines = [f"Autograde summary for {assignment}", f"{'student':<{width}} {'status':<8} {'score':>12}"]
+    lines = [f"Autograde summary for {assignment}", f"{'student':<{width}} {'status':<8} {'score':>12} {'time':>7}"]
     for outcome in outcomes:
         score = "-" if outcome.score is None else f"{outcome.score:g} / {outcome.max_score:g}"
         if outcome.status == "failed":
             score = "-"
-        lines.append(f"{outcome.student:<{width}} {outcome.status.upper():<8} {score:>12}")
+        lines.append(f"{outcome.student:<{width}} {outcome.status.upper():<8} {score:>12} {outcome.seconds:>6.0f}s")
     notes = [(o.student, p) for o in outcomes for p in o.problems]
     if notes:
         lines.append("")

@@ -36,7 +36,8 @@ class Student:
     lost: grade_ids of the test cells this submission fails; a graded student's points must be
         the assignment's total minus their points (the test checks `points` against this).
     points: the points the gradebook must hold, None when it must hold no submission.
-    status: what `python -m grading report` must say: GRADED, FAILED, MISSING, ...
+    status: what `python -m grading report` must say: GRADED, MANUAL (graded, with a written
+        answer still to grade by hand: `points` are the autograded ones), FAILED, MISSING, ...
     intake: what `python -m grading intake` must say: ok, fixed, rejected (None: not run on it).
     reason: a phrase that the report (text and CSV) must give for this student.
     """
