@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor, nn
 
 from seglib.ops import conv_output_size, icnr_
@@ -973,7 +972,7 @@ class _SmallBackbone(nn.Module):
         return low, self.layer4(x)  # (N, 8b, H/output_stride, W/output_stride)
 
 
-def _dilate_basic_blocks(resnet: torchvision.models.ResNet, replace: Sequence[bool]) -> None:
+def _dilate_basic_blocks(resnet: nn.Module, replace: Sequence[bool]) -> None:
     """`replace_stride_with_dilation` for ResNet-18/34, which torchvision does not support.
 
     Follows torchvision's rule for bottleneck ResNets: a dilated layer loses its stride, and its
@@ -1002,6 +1001,8 @@ class _ResNetBackbone(nn.Module):
         super().__init__()
         replace = _REPLACE_STRIDE[output_stride]
         weights = "DEFAULT" if pretrained else None  # ImageNet weights, downloaded only when asked for
+        import torchvision  # here, not at the top: it takes seconds to import, and only these backbones need it
+
         if name in ("resnet18", "resnet34"):
             resnet = torchvision.models.get_model(name, weights=weights)
             _dilate_basic_blocks(resnet, replace)
