@@ -9,7 +9,9 @@ assignment and the points each deserves. To add one for an assignment (say `ps4_
    and returns one `Student` per kind of submission: its files and the points it deserves,
    worked out by hand from the points of the test cells it fails (`lost`).
 2. Build submissions with the helpers in `classes._common`: `completed` (every answer cell as
-   the solution has it), `with_sources`, `without`, `strip_metadata`, `notebook_file`, ...
+   the solution has it), `with_sources`, `without`, `strip_metadata`, `replaced` (an edit of the
+   solution's code that fails loudly once the solution changes), ..., and write each student down
+   with the `graded` and `failed` that `builders(release, NOTEBOOK, WRITTEN)` returns.
 3. Optionally set `REGRADE = ("<grade_id of a test cell>", <new points>)`: the round trip then
    changes that cell's points in the source, regenerates, regrades everyone and checks that
    exactly the students who pass that cell change score. Pick a cell that some students pass

@@ -24,6 +24,8 @@ __all__ = [
     "with_cell_after",
     "strip_metadata",
     "notebook_file",
+    "replaced",
+    "builders",
 ]
 
 
@@ -121,3 +123,25 @@ def strip_metadata(nb: NotebookNode) -> NotebookNode:
 def notebook_file(nb: NotebookNode | dict[str, Any]) -> bytes:
     """A notebook as the bytes of an .ipynb file (cell ids are added by nbformat where missing)."""
     return nbformat.writes(nbformat.from_dict(copy.deepcopy(nb))).encode()
+
+
+def replaced(source: str, old: str, new: str) -> str:
+    """source with `old` replaced by `new`; fails loudly when the solution no longer has `old`."""
+    if old not in source:
+        raise ValueError(f"the solution changed: {old!r} is not in it; update the class table")
+    return source.replace(old, new)
+
+
+def builders(release: NotebookNode, notebook: str, written: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """The two ways a table writes a student down: `graded(name, nb, lost)`, whose points are
+    the release's total minus those of `lost` (plus the hand-graded `written` answers, which
+    autograde never scores), and `failed(name, files, reason)`, which nbgrader cannot grade."""
+
+    def graded(name: str, nb: NotebookNode, lost: tuple[str, ...] = (), file: str = notebook, **kw: Any) -> Student:
+        lost = tuple(lost) + tuple(w for w in written if w not in lost)
+        return Student(name, {file: notebook_file(nb)}, points_of(release, lost), lost, **kw)
+
+    def failed(name: str, files: dict[str, bytes] | None, reason: str, points: float | None = 0.0, **kw: Any) -> Student:
+        return Student(name, files, points, status=kw.pop("status", "FAILED"), reason=reason, **kw)
+
+    return graded, failed

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from nbformat.notebooknode import NotebookNode
 
-from ._common import Student, completed, notebook_file, points_of, solution_source, strip_metadata, with_sources, without
+from ._common import Student, builders, completed, notebook_file, replaced, solution_source, strip_metadata, with_sources, without
 
 ASSIGNMENT = "ps1_sliding_window"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -85,12 +85,6 @@ def fully_convolutional_scores(net: nn.Module, x: torch.Tensor, patch_size: int)
 '''
 
 
-def _replace(source: str, old: str, new: str) -> str:
-    """source with `old` replaced by `new`; fails loudly when the solution no longer has `old`."""
-    if old not in source:
-        raise ValueError(f"the solution changed: {old!r} is not in it; update the class table")
-    return source.replace(old, new)
-
 
 def _split_part4(source: str) -> tuple[str, str]:
     """The part-4 answer cell's two functions: to_fully_convolutional, fully_convolutional_scores."""
@@ -110,12 +104,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
     extract, sliding, fully = (answer(f"ps1_{part}") for part in ("extract_patches", "sliding_window", "fully_convolutional"))
     conversion_part, scores_part = _split_part4(fully)
 
-    def graded(name: str, nb: NotebookNode, lost: tuple[str, ...] = (), file: str = NOTEBOOK, **kw) -> Student:
-        lost = lost if set(WRITTEN) <= set(lost) else lost + WRITTEN  # the written answer is never graded here
-        return Student(name, {file: notebook_file(nb)}, points_of(release, lost), lost, **kw)
-
-    def failed(name: str, files: dict[str, bytes] | None, reason: str, points: float | None = 0.0, **kw) -> Student:
-        return Student(name, files, points, status=kw.pop("status", "FAILED"), reason=reason, **kw)
+    graded, failed = builders(release, NOTEBOOK, WRITTEN)
 
     return [
         # Every code answer right, the written answer not written (see above): 24.
@@ -126,19 +115,19 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         graded("s03_partial", completed(release, solution, only=("ps1_extract_patches", "ps1_sliding_window")), LINEAR + FULLY),
         # Pads (P - 1) // 2 before and P // 2 after: the same for odd P, one pixel off for even P,
         # which only the hidden tests use; the segmenter inherits it in its own hidden test.
-        graded("s04_off_by_one", with_sources(done, ps1_extract_patches=_replace(extract, "patch_size // 2, patch_size - 1 - patch_size // 2", "(patch_size - 1) // 2, patch_size // 2")), EVEN_P),
+        graded("s04_off_by_one", with_sources(done, ps1_extract_patches=replaced(extract, "patch_size // 2, patch_size - 1 - patch_size // 2", "(patch_size - 1) // 2, patch_size // 2")), EVEN_P),
         # Forgets the permute: (N, C, H, W, P, P). The shape checks fail; the segmenter reshapes
         # it to (N·H·W, C, P, P) all the same, which scrambles the channels when C > 1 (every
         # visible test has C = 3; the first hidden case, C = 1, passes, the second does not).
         graded(
             "s05_wrong_shape",
-            with_sources(done, ps1_extract_patches=_replace(extract, "return windows.permute(0, 2, 3, 1, 4, 5).contiguous()  # (N, H, W, C, P, P)", "return windows  # (N, C, H, W, P, P)")),
+            with_sources(done, ps1_extract_patches=replaced(extract, "return windows.permute(0, 2, 3, 1, 4, 5).contiguous()  # (N, H, W, C, P, P)", "return windows  # (N, C, H, W, P, P)")),
             EXTRACT + SLIDING + MATCHES,
         ),
         # Pads with NaN "to mark the outside of the image": the scores of border pixels are NaN.
         graded(
             "s06_nan_output",
-            with_sources(done, ps1_fully_convolutional=_replace(fully, "return net(F.pad(x, (before, after, before, after)))", "return net(F.pad(x, (before, after, before, after), value=float('nan')))")),
+            with_sources(done, ps1_fully_convolutional=replaced(fully, "return net(F.pad(x, (before, after, before, after)))", "return net(F.pad(x, (before, after, before, after), value=float('nan')))")),
             SCORES,
         ),
         # extract_patches never returns for an even P: the two hidden tests that use one time out.
@@ -157,7 +146,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # the map has C): the net cannot run. Its visible test is deleted; nbgrader puts it back.
         graded(
             "s10_deleted_test_cell",
-            without(with_sources(done, ps1_fully_convolutional=_replace(fully, "linear_to_conv(layer, channels, (side, side))", "linear_to_conv(layer, layer.in_features, (1, 1))")), "ps1_to_fully_convolutional_example"),
+            without(with_sources(done, ps1_fully_convolutional=replaced(fully, "linear_to_conv(layer, channels, (side, side))", "linear_to_conv(layer, layer.in_features, (1, 1))")), "ps1_to_fully_convolutional_example"),
             FULLY,
             reason="ps1_to_fully_convolutional_example was deleted",
         ),
@@ -186,7 +175,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # other pixels. Both segmenter tests fail, and so does the comparison with part 4.
         graded(
             "s17_wrong_layout",
-            with_sources(done, ps1_sliding_window=_replace(sliding, "return scores.reshape(n, h, w, -1).permute(0, 3, 1, 2)", "return scores.reshape(n, -1, h, w)")),
+            with_sources(done, ps1_sliding_window=replaced(sliding, "return scores.reshape(n, h, w, -1).permute(0, 3, 1, 2)", "return scores.reshape(n, -1, h, w)")),
             SLIDING + MATCHES,
         ),
         # Every answer written, the written one too: autograde gives every automatic point, and the

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from nbformat.notebooknode import NotebookNode
 
-from ._common import Student, completed, notebook_file, points_of, solution_source, strip_metadata, with_cell_after, with_sources, without
+from ._common import Student, builders, completed, notebook_file, solution_source, strip_metadata, with_cell_after, with_sources, without
 
 ASSIGNMENT = "ps2_upsampling"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -49,11 +49,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
     done = completed(release, solution)
     answer = lambda grade_id: solution_source(solution, grade_id)  # noqa: E731
 
-    def graded(name: str, nb: NotebookNode, lost: tuple[str, ...] = (), file: str = NOTEBOOK, **kw) -> Student:
-        return Student(name, {file: notebook_file(nb)}, points_of(release, lost), lost, **kw)
-
-    def failed(name: str, files: dict[str, bytes] | None, reason: str, points: float | None = 0.0, **kw) -> Student:
-        return Student(name, files, points, status=kw.pop("status", "FAILED"), reason=reason, **kw)
+    graded, failed = builders(release, NOTEBOOK)
 
     zero_insert = answer("ps2_zero_insert")
     return [

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from nbformat.notebooknode import NotebookNode
 
-from ._common import Student, completed, notebook_file, points_of, solution_source, strip_metadata, with_sources, without
+from ._common import Student, builders, completed, notebook_file, replaced, solution_source, strip_metadata, with_sources, without
 
 ASSIGNMENT = "ps4_atrous"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -110,12 +110,6 @@ SEGLIB_SIZE = '''def feature_size(input_size: int, output_stride: int) -> int:
 '''
 
 
-def _replace(source: str, old: str, new: str) -> str:
-    """source with `old` replaced by `new`; fails loudly when the solution no longer has `old`."""
-    if old not in source:
-        raise ValueError(f"the solution changed: {old!r} is not in it; update the class table")
-    return source.replace(old, new)
-
 
 def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
     """The class: one Student per kind of submission."""
@@ -126,12 +120,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
     dilate, field, size = answer("ps4_dilate_kernel"), answer("ps4_receptive_field"), answer("ps4_feature_size")
     pooling, deeplab, separable = answer("ps4_image_pooling"), answer("ps4_deeplab"), answer("ps4_separable_module")
 
-    def graded(name: str, nb: NotebookNode, lost: tuple[str, ...] = (), file: str = NOTEBOOK, **kw) -> Student:
-        lost = lost if set(WRITTEN) <= set(lost) else lost + WRITTEN  # the written answer is never graded here
-        return Student(name, {file: notebook_file(nb)}, points_of(release, lost), lost, **kw)
-
-    def failed(name: str, files: dict[str, bytes] | None, reason: str, points: float | None = 0.0, **kw) -> Student:
-        return Student(name, files, points, status=kw.pop("status", "FAILED"), reason=reason, **kw)
+    graded, failed = builders(release, NOTEBOOK, WRITTEN)
 
     return [
         # Every code answer right, the written answer not written (see above): 27.
@@ -149,19 +138,19 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # visible test passes; the hidden one has even sides (feature_size(2, 2) gives 2, not 1).
         graded(
             "s04_off_by_one",
-            with_sources(done, ps4_feature_size=_replace(size, "size = (size - 1) // 2 + 1", "size = (size + 2 * 1 - 1 * (3 - 1)) // 2 + 1  # (s + 2p - d(k - 1)) // stride + 1")),
+            with_sources(done, ps4_feature_size=replaced(size, "size = (size - 1) // 2 + 1", "size = (size + 2 * 1 - 1 * (3 - 1)) // 2 + 1  # (s + 2p - d(k - 1)) // stride + 1")),
             ("ps4_feature_size_hidden",),
         ),
         # DeepLabV3 upsamples by the output stride (scale_factor=8) instead of to the input's size:
         # a 37x45 input has 5x6 features and comes back 40x48. Both DeepLab tests start with 37x45.
-        graded("s05_wrong_shape", with_sources(done, ps4_deeplab=_replace(deeplab, "size=x.shape[-2:]", "scale_factor=8")), DEEPLAB),
+        graded("s05_wrong_shape", with_sources(done, ps4_deeplab=replaced(deeplab, "size=x.shape[-2:]", "scale_factor=8")), DEEPLAB),
         # dilate_kernel starts from a kernel of NaN (to spot the taps it misses) and never zeroes the
         # holes: check_tensor finds NaN in the example (D = 2) and in the hidden test's first case (D = 3).
         graded(
             "s06_nan_output",
             with_sources(
                 done,
-                ps4_dilate_kernel=_replace(
+                ps4_dilate_kernel=replaced(
                     dilate,
                     "out = weight.new_zeros(c_out, c_in, dilation * (kh - 1) + 1, dilation * (kw - 1) + 1)",
                     'out = weight.new_full((c_out, c_in, dilation * (kh - 1) + 1, dilation * (kw - 1) + 1), float("nan"))  # NaN: not written yet',
@@ -178,7 +167,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # short everywhere, 0 for no layers. Its visible test edited to `pass` is restored; all three fail.
         graded(
             "s09_edited_test_cell",
-            with_sources(done, ps4_receptive_field=_replace(field, "field, jump = 1, 1", "field, jump = 0, 1"), ps4_receptive_field_hand="pass\n"),
+            with_sources(done, ps4_receptive_field=replaced(field, "field, jump = 1, 1", "field, jump = 0, 1"), ps4_receptive_field_hand="pass\n"),
             FIELD,
             reason="ps4_receptive_field_hand was edited",
         ),
@@ -186,7 +175,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # 843 for (3, 256, 5). Its visible test is deleted; nbgrader puts it back, and both fail on the count.
         graded(
             "s10_deleted_test_cell",
-            without(with_sources(done, ps4_separable_module=_replace(separable, "dilation=dilation, groups=in_channels, bias=False", "dilation=dilation, bias=False")), "ps4_separable_module_example"),
+            without(with_sources(done, ps4_separable_module=replaced(separable, "dilation=dilation, groups=in_channels, bias=False", "dilation=dilation, bias=False")), "ps4_separable_module_example"),
             MODULE,
             reason="ps4_separable_module_example was deleted",
         ),
@@ -216,7 +205,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
             "s18_stride_too_early",
             with_sources(
                 done,
-                ps4_receptive_field=_replace(
+                ps4_receptive_field=replaced(
                     field,
                     "        field += dilation * (kernel_size - 1) * jump\n        jump *= stride\n",
                     "        jump *= stride\n        field += dilation * (kernel_size - 1) * jump\n",
@@ -228,7 +217,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # example (dilation 1); the hidden test's first case (k = 3, dilation 2) shrinks 9x7 to 7x5.
         graded(
             "s19_padding_ignores_dilation",
-            with_sources(done, ps4_separable_module=_replace(separable, "padding = dilation * (kernel_size - 1) // 2", "padding = (kernel_size - 1) // 2")),
+            with_sources(done, ps4_separable_module=replaced(separable, "padding = dilation * (kernel_size - 1) // 2", "padding = (kernel_size - 1) // 2")),
             ("ps4_separable_module_hidden",),
         ),
         # ASPP is the course's seglib.models.ASPP (torchvision's layout): every cell that builds an
@@ -240,7 +229,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
             "s21_pooling_not_spread",
             with_sources(
                 done,
-                ps4_image_pooling=_replace(pooling, "return y.expand(-1, -1, *x.shape[-2:])  # (N, C_out, h, w), the same vector at every position", "return y  # (N, C_out, 1, 1)"),
+                ps4_image_pooling=replaced(pooling, "return y.expand(-1, -1, *x.shape[-2:])  # (N, C_out, h, w), the same vector at every position", "return y  # (N, C_out, 1, 1)"),
             ),
             ASPP_FORWARD,
         ),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from nbformat.notebooknode import NotebookNode
 
-from ._common import Student, completed, notebook_file, points_of, solution_source, strip_metadata, with_sources, without
+from ._common import Student, builders, completed, notebook_file, replaced, solution_source, strip_metadata, with_sources, without
 
 ASSIGNMENT = "ps5_metrics_losses"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -96,12 +96,6 @@ EITHER = FENCEPOST.replace("370 / 400", "380 / 400").replace("(360 / 390 + 10 / 
 )
 
 
-def _replace(source: str, old: str, new: str) -> str:
-    """source with `old` replaced by `new`; fails loudly when the solution no longer has `old`."""
-    if old not in source:
-        raise ValueError(f"the solution changed: {old!r} is not in it; update the class table")
-    return source.replace(old, new)
-
 
 def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
     """The class: one Student per kind of submission."""
@@ -112,12 +106,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
     scores, focal, dice_loss = answer("ps5_scores"), answer("ps5_focal_loss"), answer("ps5_dice_loss")
     pixel_accuracy = scores[: scores.index("\n\n\ndef iou(")]  # the first of the cell's four functions
 
-    def graded(name: str, nb: NotebookNode, lost: tuple[str, ...] = (), file: str = NOTEBOOK, **kw) -> Student:
-        lost = lost if set(WRITTEN) <= set(lost) else lost + WRITTEN  # the written answer is never graded here
-        return Student(name, {file: notebook_file(nb)}, points_of(release, lost), lost, **kw)
-
-    def failed(name: str, files: dict[str, bytes] | None, reason: str, points: float | None = 0.0, **kw) -> Student:
-        return Student(name, files, points, status=kw.pop("status", "FAILED"), reason=reason, **kw)
+    graded, failed = builders(release, NOTEBOOK, WRITTEN)
 
     return [
         # Every code answer right, the written answer not written (see above): 27.
@@ -134,14 +123,14 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # example); dice and pixel_accuracy do not use iou and pass.
         graded(
             "s05_wrong_shape",
-            with_sources(done, ps5_scores=_replace(scores, "cm.sum(dim=0) + cm.sum(dim=1) - tp", "cm.sum(dim=0, keepdim=True) + cm.sum(dim=1, keepdim=True) - tp")),
+            with_sources(done, ps5_scores=replaced(scores, "cm.sum(dim=0) + cm.sum(dim=1) - tp", "cm.sum(dim=0, keepdim=True) + cm.sum(dim=1, keepdim=True) - tp")),
             IOU + MEAN_IOU + SCORES_HIDDEN,
         ),
         # mean_iou with .mean() instead of nanmean: NaN as soon as a class is absent from both.
         # The first matrix of the example cell has none and passes; the second has one.
-        graded("s06_nan_output", with_sources(done, ps5_scores=_replace(scores, "torch.nanmean(iou(cm))", "iou(cm).mean()")), MEAN_IOU + SCORES_HIDDEN),
+        graded("s06_nan_output", with_sources(done, ps5_scores=replaced(scores, "torch.nanmean(iou(cm))", "iou(cm).mean()")), MEAN_IOU + SCORES_HIDDEN),
         # pixel_accuracy never returns: both its test cells time out; the rest of the notebook still runs.
-        graded("s07_infinite_loop", with_sources(done, ps5_scores=_replace(scores, pixel_accuracy, ACCURACY_LOOP.rstrip("\n"))), ACCURACY, reason="timed out"),
+        graded("s07_infinite_loop", with_sources(done, ps5_scores=replaced(scores, pixel_accuracy, ACCURACY_LOOP.rstrip("\n"))), ACCURACY, reason="timed out"),
         # Kills its kernel: nbgrader stores a bare 0, the report must say FAILED and why.
         failed("s08_kernel_death", {NOTEBOOK: notebook_file(with_sources(done, ps5_focal_loss="import os\nos._exit(1)\n"))}, "kernel died"),
         # Ignored pixels set to 0 but still counted in the mean, and the visible test that catches
@@ -149,7 +138,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # The hidden test's first case has ignore_index=255 and fails too; the other cells have none.
         graded(
             "s09_edited_test_cell",
-            with_sources(done, ps5_focal_loss=_replace(focal, "return loss[keep].mean()", "return (loss * keep).mean()"), ps5_focal_loss_gamma0="pass\n"),
+            with_sources(done, ps5_focal_loss=replaced(focal, "return loss[keep].mean()", "return (loss * keep).mean()"), ps5_focal_loss_gamma0="pass\n"),
             ("ps5_focal_loss_gamma0", "ps5_focal_loss_hidden"),
             reason="ps5_focal_loss_gamma0 was edited",
         ),
@@ -159,7 +148,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # occurs in each of the two 4x4 targets); the batch and the hidden test (3 images) fail.
         graded(
             "s10_deleted_test_cell",
-            without(with_sources(done, ps5_dice_loss=_replace(dice_loss, "dims = (0, 2, 3)", "dims = (2, 3)")), "ps5_dice_loss_batch"),
+            without(with_sources(done, ps5_dice_loss=replaced(dice_loss, "dims = (0, 2, 3)", "dims = (2, 3)")), "ps5_dice_loss_batch"),
             ("ps5_dice_loss_batch", "ps5_dice_loss_hidden"),
             reason="ps5_dice_loss_batch was deleted",
         ),
@@ -184,7 +173,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         graded("s17_fencepost", with_sources(done, ps5_imbalance=FENCEPOST), ("ps5_imbalance_model_b",)),
         # log(softmax(...)) instead of log_softmax: fine on ordinary logits, but a pixel wrong by a
         # margin of 200 gets p_t = 0 and an infinite loss; only the hidden test has one.
-        graded("s18_log_of_softmax", with_sources(done, ps5_focal_loss=_replace(focal, "F.log_softmax(logits, dim=1)", "torch.log(F.softmax(logits, dim=1))")), ("ps5_focal_loss_hidden",)),
+        graded("s18_log_of_softmax", with_sources(done, ps5_focal_loss=replaced(focal, "F.log_softmax(logits, dim=1)", "torch.log(F.softmax(logits, dim=1))")), ("ps5_focal_loss_hidden",)),
         # Deleted the part-3 answer cell: intake puts the empty one back, and both its tests fail.
         graded("s19_deleted_answer_cell", without(done, "ps5_imbalance"), IMBALANCE, intake="fixed", reason="graded as unanswered"),
         # Part 3's numbers right, its "A"/"B" answers an object that equals anything: model A's
