@@ -42,9 +42,10 @@ from grading.bundle import find_secrets  # noqa: E402
 from grading.feedback import HideHiddenTests, leaked_lines  # noqa: E402
 from grading.intake import check_submission, repair_metadata  # noqa: E402
 
-# Seconds per cell while grading the class. The slowest honest cell imports torch: a few seconds,
-# but several times that on a busy 2-core machine. The endless-loop student waits this long twice.
-TIMEOUT = 60
+# Seconds per cell while grading the class. The slowest honest cells (importing torch, ps4's ASPP
+# tests) take 3 to 4 s on a quiet 2-core machine and about three times that while two classes are
+# graded at once. The endless-loop student waits this long once per test cell that calls the loop.
+TIMEOUT = 30
 # Students graded at once: one more than the 2 cores, since the endless-loop student only waits.
 JOBS = 3
 # Cell time limit, and how long an interrupted cell may take to fall quiet (nbgrader's 4 s is short

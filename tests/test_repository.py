@@ -46,3 +46,15 @@ def test_ci_runs_the_readme_test_command():
 def test_grading_state_is_ignored():
     ignored = (ROOT / ".gitignore").read_text().split()
     assert {"submitted/", "autograded/", "feedback/", "gradebook.db"} <= set(ignored)
+
+
+def test_nbformat_import_skips_the_slow_iri_parsers():
+    """Every nbgrader command imports nbformat, hence jsonschema. Without `rfc3987` (the grade
+    extra), jsonschema imports rfc3987-syntax, which builds its parsers at import: 2 s of CPU per
+    command, once per student while grading a class."""
+    import subprocess
+    import sys
+
+    code = "import sys, nbformat, jsonschema; print('rfc3987_syntax' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False", "rfc3987-syntax was imported: is the `grade` extra's rfc3987 installed?"
