@@ -181,8 +181,9 @@ def _scores(course: Path, assignment: str) -> dict[str, float | None]:
     return scores
 
 
-# One xdist group per class: `make test-grading` (--dist loadgroup) grades two classes at once.
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in CLASSES])
+# `make test-grading` grades two classes at once: under `--dist loadgroup`, tests/xdist_groups.py
+# sends all the tests of one class (one parameter) to the same worker, which grades it once.
+@pytest.fixture(scope="module", params=CLASSES)
 def graded(request, tmp_path_factory):
     """A course after intake, autograde with feedback, report and export, for one assignment."""
     table = importlib.import_module(f"classes.{request.param}")

@@ -77,7 +77,8 @@ def test_every_assignment_has_a_round_trip():
     assert not with_class & set(TRAINING)
 
 
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in sorted(TRAINING)])
+# One worker per assignment under `--dist loadgroup` (tests/xdist_groups.py): it trains once.
+@pytest.fixture(scope="module", params=sorted(TRAINING))
 def course(request, tmp_path_factory):
     """A course directory with the release generated and three submissions autograded."""
     assignment, spec = request.param, TRAINING[request.param]
