@@ -15,9 +15,10 @@ finds it locked is graded again afterwards on its own, so no result is lost.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,16 +46,38 @@ class Outcome:
     seconds: float = 0.0  # wall time of this student's `nbgrader autograde` run
 
 
-def _nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run nbgrader with this interpreter, in the course directory (where nbgrader_config.py is)."""
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True, env=env)
+# Every nbgrader command runs in a process of its own, so that a crash costs one student only.
+# Those processes are forked from a server that has imported nbgrader once: the import takes about
+# 2 s of CPU, as long as grading a short notebook, and a class needs one command per student.
+# (Where there is no forkserver, as on Windows, each process starts afresh.)
+_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _with_this_package() -> dict[str, str]:
-    """The environment, with this `grading` package importable: nbgrader_config.py imports
-    `grading.feedback` for feedback, also in a course directory that holds no copy of it."""
-    here = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), here) if p)}
+def _nbgrader_main(cwd: str, args: list[str], log: str) -> None:
+    """In the child: `nbgrader ARGS` in `cwd`, its output (and its kernels') going to the file `log`."""
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.chdir(cwd)  # where nbgrader_config.py is
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+
+    NbGraderApp.launch_instance(argv=args)
+
+
+def _nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`nbgrader ARGS` in the course directory, with its exit status and its output as stdout.
+
+    The child imports this `grading` package from where this process did: nbgrader_config.py
+    imports `grading.feedback`, also in a course directory that holds no copy of it."""
+    context = multiprocessing.get_context(_START)
+    context.set_forkserver_preload(["nbgrader.apps.nbgraderapp", __name__])
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "nbgrader.log"
+        child = context.Process(target=_nbgrader_main, args=(str(course_dir), list(args), str(log)))
+        child.start()
+        child.join()
+        output = log.read_text(errors="replace") if log.exists() else ""
+    return subprocess.CompletedProcess(["nbgrader", *args], child.exitcode, stdout=output, stderr="")
 
 
 def _failure_reason(log: str) -> str:
@@ -197,7 +220,7 @@ def generate_feedback(assignment: str, course_dir: Path | str = ".", students: I
     for student in students:  # so that a page left from an earlier run is not taken for a new one
         for page in (course.feedback / student / assignment).glob("*.html"):
             page.unlink()
-    run = _nbgrader(course.root, *args, env=_with_this_package())
+    run = _nbgrader(course.root, *args)
     secret = _hidden_test_lines(course, assignment)
     result: dict[str, str | None] = {}
     for student in students:
