@@ -35,6 +35,7 @@ __all__ = [
     "show_predictions",
     "plot_history",
     "plot_confusion_matrix",
+    "iou_table",
 ]
 
 
@@ -284,6 +285,7 @@ def show_predictions(
     class_names: Sequence[str] | None = None,
     ignore_index: int | None = None,
     max_items: int = 4,
+    errors: bool = False,
 ) -> Figure:
     """A grid with one row per image: the image, its target mask and (optionally) the prediction.
 
@@ -298,9 +300,11 @@ def show_predictions(
         class_names: a name per class for the legend.
         ignore_index: label of unlabelled target pixels, drawn in black and not scored.
         max_items: draw at most this many rows.
+        errors: add a fourth column, the error map: wrong pixels red, right ones white,
+            ignored ones grey.
 
     Returns:
-        The figure, `min(N, max_items)` rows by 2 or 3 columns of axes.
+        The figure, `min(N, max_items)` rows by 2, 3 or 4 (`errors`) columns of axes.
 
     Shape:
         `images` `(N, 3, H, W)`, `targets` `(N, H, W)`, `predictions` `(N, H, W)` or `(N, K, H, W)`.
@@ -313,6 +317,10 @@ def show_predictions(
     >>> fig = show_predictions(images, targets, predictions, class_names=["background", "square"])
     >>> [ax.get_title() for ax in fig.axes[:3]]
     ['image 0', 'target', 'prediction: 94% correct']
+    >>> plt.close(fig)
+    >>> fig = show_predictions(images, targets, predictions, errors=True)
+    >>> fig.axes[3].get_title(), int((fig.axes[3].images[0].get_array()[..., 1] == 0).sum())   # red: G = 0
+    ('errors: 4 pixels', 4)
     >>> plt.close(fig)
     """
     if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
@@ -334,8 +342,12 @@ def show_predictions(
                 f"predictions must have shape (N, H, W) = {(n, h, w)} (or logits (N, K, H, W)), "
                 f"got {tuple(predictions.shape)}"
             )
+    if not isinstance(errors, bool):
+        raise TypeError(f"errors must be a bool, got {errors!r}")
+    if errors and predictions is None:
+        raise ValueError("errors=True needs predictions to compare with the targets")
     rows = min(n, max_items)
-    cols = 2 if predictions is None else 3
+    cols = 2 if predictions is None else 4 if errors else 3
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows + 0.6), squeeze=False, layout="constrained")
 
     shown_classes: set[int] = set()
@@ -356,6 +368,13 @@ def show_predictions(
             scored = ~ignored
             right = (prediction[scored] == target[scored]).float().mean().item() if scored.any() else float("nan")
             axes[i, 2].set_title(f"prediction: {right:.0%} correct")
+            if errors:
+                wrong = (prediction != target) & scored
+                error_map = torch.ones(h, w, 3)
+                error_map[wrong] = torch.tensor([0.85, 0.0, 0.0])
+                error_map[ignored] = 0.6
+                axes[i, 3].imshow(error_map.numpy(), interpolation="nearest")
+                axes[i, 3].set_title(f"errors: {int(wrong.sum())} pixels")
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -537,3 +556,35 @@ def plot_confusion_matrix(
             "pred": "columns sum to 1 (diagonal: precision)", "all": "share of all pixels"}[normalize]
     ax.set_title(f"confusion matrix\n{what}", fontsize=10)
     return fig
+
+
+def iou_table(matrices: Mapping[str, Tensor], class_names: Sequence[str]) -> str:
+    """A Markdown table of per-class IoU, one column per model, with mIoU and pixel accuracy below.
+
+    Args:
+        matrices: model name → its `(K, K)` confusion matrix (rows = true class).
+        class_names: the K class names, in index order.
+
+    >>> cm = torch.tensor([[3, 1], [0, 4]])
+    >>> print(iou_table({"model": cm}, ["bg", "fg"]))
+    | class | model |
+    |---|---:|
+    | bg | 0.75 |
+    | fg | 0.80 |
+    | **mIoU** | **0.775** |
+    | pixel accuracy | 0.875 |
+    """
+    from seglib.metrics import iou, mean_iou, pixel_accuracy  # viz draws; metrics computes
+
+    if not isinstance(matrices, Mapping) or not matrices:
+        raise TypeError(f"matrices must be a non-empty mapping of name -> confusion matrix, got {matrices!r}")
+    scores = {name: iou(cm) for name, cm in matrices.items()}
+    for name, per_class in scores.items():
+        if len(per_class) != len(class_names):
+            raise ValueError(f"{name}'s confusion matrix has {len(per_class)} classes, class_names {len(class_names)}")
+    rows = ["| class | " + " | ".join(matrices) + " |", "|---|" + "---:|" * len(matrices)]
+    for k, name in enumerate(class_names):
+        rows.append(f"| {name} | " + " | ".join(f"{float(v[k]):.2f}" for v in scores.values()) + " |")
+    rows.append("| **mIoU** | " + " | ".join(f"**{float(mean_iou(cm)):.3f}**" for cm in matrices.values()) + " |")
+    rows.append("| pixel accuracy | " + " | ".join(f"{float(pixel_accuracy(cm)):.3f}" for cm in matrices.values()) + " |")
+    return "\n".join(rows)
