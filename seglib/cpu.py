@@ -3,9 +3,10 @@
 Every chapter's first cell calls it. The models of the book are small, and a CPU that other
 programs share (a laptop, a CI runner, a build executing several chapters) punishes the default
 settings: PyTorch starts one OpenMP thread per core, and idle OpenMP threads *spin*, waiting
-for work, so that two programs each running as many spinning threads as there are cores slow
-each other down many times over. Sleeping idle threads and a single thread per small model
-make a busy machine slow a chapter down in proportion to its load instead.
+for work, so that programs each running as many spinning threads as there are cores slow each
+other down many times over (chapter 6's U-Net once took 25 s to train on an idle two-core
+machine and 393 s at a load average of 5). Sleeping idle threads and a single thread per small
+model make a busy machine slow a chapter down in proportion to its load instead.
 
 This module does not import torch at import time: the wait policy is read once, when PyTorch
 loads its OpenMP runtime, so it has to be in the environment before `import torch`.
@@ -24,9 +25,10 @@ def cpu_thread_policy(num_threads: int = 1) -> int:
     """Let idle OpenMP threads sleep (`OMP_WAIT_POLICY=PASSIVE`), then set torch's CPU threads.
 
     Call it before the first `import torch` of the process (a notebook's first cell). A value
-    of `OMP_WAIT_POLICY` already in the environment is kept. Convolutions on the small maps of
-    this book run about as fast on one thread as on several, so one is the default; a GPU, if
-    present, is not affected.
+    of `OMP_WAIT_POLICY` already in the environment is kept. One thread is the default: the
+    book's models are small, and a single thread never waits at a barrier for a partner
+    thread that the operating system has put aside for another program. A GPU, if present,
+    is not affected.
 
     Args:
         num_threads: threads for torch's CPU operations (`torch.set_num_threads`), at least 1.
