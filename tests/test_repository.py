@@ -58,3 +58,11 @@ def test_nbformat_import_skips_the_slow_iri_parsers():
     code = "import sys, nbformat, jsonschema; print('rfc3987_syntax' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "False", "rfc3987-syntax was imported: is the `grade` extra's rfc3987 installed?"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parts[-2] == "book"], ids=lambda p: p.name)
+def test_book_chapter_sets_the_thread_policy_before_torch_loads(path):
+    """OMP_WAIT_POLICY is read when torch loads OpenMP: the first code cell must set it (seglib.cpu)."""
+    code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    first = "".join(code[0]["source"])
+    assert "cpu_thread_policy()" in first and "import torch" not in first
