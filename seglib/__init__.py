@@ -10,6 +10,8 @@ the chapter that teaches it:
 - `seglib.engine`: fit, evaluate, predict, tiled and test-time-augmented prediction (6, 9)
 - `seglib.viz`, `seglib.widgets`: figures and interactive demos
 - `seglib.testing`: helpers for graded test cells
+- `seglib.zoo`: small models trained on the real data that ships in `seglib/_data` (4, 6, 7)
+- `seglib.cpu`: the thread policy every chapter sets before torch loads
 
 Submodules load on first use (`seglib.models` after `import seglib` works), so importing one
 light module does not pull in the others.
@@ -20,7 +22,7 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("ops", "models", "data", "losses", "metrics", "engine", "viz", "widgets", "testing")
+_SUBMODULES = ("ops", "models", "data", "losses", "metrics", "engine", "viz", "widgets", "testing", "zoo", "cpu")
 __all__ = list(_SUBMODULES)
 
 
