@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from seglib._checks import check_ignore_index, check_int, check_labels
+
 __all__ = [
     "confusion_matrix",
     "pixel_accuracy",
@@ -34,18 +36,6 @@ __all__ = [
     "dice",
     "ConfusionMatrix",
 ]
-
-
-def _check_num_classes(num_classes: int) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
-    return num_classes
-
-
-def _check_ignore_index(ignore_index: int | None) -> int | None:
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    return ignore_index
 
 
 def _check_integer(x: Tensor, name: str) -> None:
@@ -72,7 +62,17 @@ def _as_labels(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
             )
         if not pred.is_floating_point():
             raise ValueError(f"pred read as logits {tuple(pred.shape)} must be floating point, got dtype {pred.dtype}")
-        return pred.argmax(dim=1)  # (N, H, W)
+        if pred.numel() == 0:
+            return pred.new_zeros(target.shape, dtype=torch.int64)
+        # torch.max propagates NaN (and argmax picks it), so a NaN logit shows in the maximum:
+        # without this check a model that outputs only NaN would be scored as always right on class 0.
+        best, labels = pred.max(dim=1)  # (N, H, W)
+        if bool(best.isnan().any()):
+            raise ValueError(
+                "pred (logits) contains NaN; a NaN model has no prediction to score (check the model, "
+                "its inputs and the learning rate)"
+            )
+        return labels
     if pred.shape != target.shape:
         raise ValueError(
             f"pred and target must have the same shape (N, H, W), or pred the shape (N, num_classes, H, W) "
@@ -82,40 +82,67 @@ def _as_labels(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
     return pred
 
 
+def _count_dtype(low: int, high: int) -> torch.dtype:
+    """The narrowest of int16, int32, int64 that holds every value in `[low, high]`."""
+    for dtype in (torch.int16, torch.int32):
+        info = torch.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return dtype
+    return torch.int64
+
+
 def _confusion_matrix_update(
     pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None
 ) -> Tensor:
     """The one implementation: check the inputs and count them into a `(K, K)` int64 matrix."""
-    num_classes = _check_num_classes(num_classes)
-    ignore_index = _check_ignore_index(ignore_index)
+    num_classes = check_int(num_classes, "num_classes")
+    ignore_index = check_ignore_index(ignore_index)
     _check_integer(target, "target")
+    from_logits = pred.dim() == target.dim() + 1 if isinstance(pred, Tensor) else False
     pred = _as_labels(pred, target, num_classes)
     if pred.device != target.device:
         raise ValueError(f"pred and target must be on the same device, got {pred.device} and {target.device}")
+    k = num_classes
+    if target.numel() == 0:
+        return torch.zeros(k, k, dtype=torch.int64, device=target.device)
 
-    target = target.reshape(-1).long()
-    pred = pred.reshape(-1).long()
-    if ignore_index is not None:
-        keep = target != ignore_index  # ignored pixels are never counted, whatever was predicted there
-        target, pred = target[keep], pred[keep]
+    # Fast path, for labels >= 0 and predictions in [0, K): count on a narrow integer dtype (each
+    # map is read once more, never widened to int64), with ignored pixels moved to an extra row K
+    # (bins K·K .. K·K + K - 1, dropped at the end) instead of a boolean gather of both maps.
+    # Pixel of true class t predicted as p lands in bin K·t + p, i.e. row t, column p. Any other
+    # target label t > K lands beyond the last bin, and a genuine label K in the extra row,
+    # which the bin count and the number of ignored pixels reveal.
+    t_low, t_high = (int(v) for v in torch.aminmax(target))
+    p_low, p_high = (0, k - 1) if from_logits else (int(v) for v in torch.aminmax(pred))
+    ignored = target == ignore_index if ignore_index is not None and t_low <= ignore_index <= t_high else None
+    if t_low < 0 or p_low < 0 or p_high >= k:
+        _check_ranges(pred, target, k, ignore_index, ignored)  # raises, or the maps are fine after all
+        if ignored is not None:
+            pred = pred.masked_fill(ignored, 0)  # out-of-range predictions on ignored pixels are not counted
+    dtype = _count_dtype(min(t_low, 0), max(k * (k + 1), t_high))
+    index = target.to(dtype, copy=True)
+    if ignored is not None:
+        index.masked_fill_(ignored, k)
+    index.mul_(k).add_(pred.to(dtype))
+    counts = torch.bincount(index.reshape(-1), minlength=k * (k + 1))
+    ignored_count = 0 if ignored is None else int(ignored.sum())
+    if counts.numel() > k * (k + 1) or int(counts[k * k :].sum()) != ignored_count:
+        _check_ranges(pred, target, k, ignore_index, ignored)
+        raise AssertionError("unreachable: _check_ranges raises for a label outside [0, K)")  # pragma: no cover
+    return counts[: k * k].reshape(k, k)
 
-    allowed = f"[0, {num_classes})" + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-    if target.numel():
-        bad = (target < 0) | (target >= num_classes)
-        if bool(bad.any()):
-            raise ValueError(
-                f"target contains label {target[bad][0].item()}, outside the allowed range {allowed} "
-                f"for num_classes={num_classes}"
-            )
-        bad = (pred < 0) | (pred >= num_classes)
-        if bool(bad.any()):
-            raise ValueError(
-                f"pred contains label {pred[bad][0].item()}, outside [0, {num_classes}) for "
-                f"num_classes={num_classes} (pred is only checked where target is not ignore_index)"
-            )
-    # Pixel of true class t predicted as p lands in bin K·t + p, i.e. row t, column p.
-    counts = torch.bincount(num_classes * target + pred, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
+
+def _check_ranges(pred: Tensor, target: Tensor, k: int, ignore_index: int | None, ignored: Tensor | None) -> None:
+    """The exact (slower) search for a label out of range, with a message naming it."""
+    check_labels(target, "target", num_classes=k, ignore_index=ignore_index)
+    bad = (pred < 0) | (pred >= k)
+    if ignored is not None:
+        bad &= ~ignored
+    if bool(bad.any()):
+        raise ValueError(
+            f"pred contains label {int(pred[bad][0])}, outside [0, {k}) for num_classes={k} "
+            f"(pred is only checked where target is not ignore_index)"
+        )
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
@@ -155,7 +182,12 @@ def _check_cm(cm: Tensor) -> Tensor:
         raise TypeError(f"cm must be a (K, K) torch.Tensor confusion matrix, got {type(cm).__name__}")
     if cm.dim() != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 1:
         raise ValueError(f"cm must be a square (K, K) confusion matrix with K >= 1, got shape {tuple(cm.shape)}")
-    return cm.double()
+    if cm.dtype == torch.bool or cm.is_complex():
+        raise TypeError(f"cm must hold pixel counts (an integer or float tensor), got dtype {cm.dtype}")
+    cm = cm.double()
+    if not bool(torch.isfinite(cm).all()) or bool((cm < 0).any()):
+        raise ValueError(f"cm must hold pixel counts: finite and >= 0, got {cm.tolist() if cm.numel() <= 16 else 'a matrix with negative or non-finite entries'}")
+    return cm
 
 
 def _tp_fp_fn(cm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -263,8 +295,8 @@ class ConfusionMatrix:
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = None) -> None:
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index)
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.ignore_index = check_ignore_index(ignore_index)
         self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
 
     def update(self, pred: Tensor, target: Tensor) -> None:
