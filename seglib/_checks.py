@@ -41,9 +41,13 @@ def check_number(
     value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None, strict: bool = False
 ) -> float:
     """A finite real number in `[minimum, maximum]` (`(minimum, maximum]` if `strict`); NaN and inf are refused."""
-    low = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
-    high = "" if maximum is None else f" <= {maximum:g}"
-    expected = f"{name} must be a finite number{low}{' and' if low and high else ''}{high}"
+    if minimum is not None and maximum is not None and not strict:
+        bounds = f" in [{minimum:g}, {maximum:g}]"
+    else:
+        bounds = ("" if minimum is None else f" {'>' if strict else '>='} {minimum:g}") + (
+            "" if maximum is None else f" <= {maximum:g}"
+        )
+    expected = f"{name} must be a number{bounds} (finite)"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{expected}, got {value!r}")
     if (
