@@ -19,7 +19,7 @@ def _seed():
 # draws ten times as many, at random, for a local search.
 _HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much]
 settings.register_profile(
-    "ci", derandomize=True, max_examples=30, deadline=None, database=None, suppress_health_check=_HEALTH
+    "ci", derandomize=True, max_examples=40, deadline=None, database=None, suppress_health_check=_HEALTH
 )
 settings.register_profile("thorough", max_examples=300, deadline=None, suppress_health_check=_HEALTH)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

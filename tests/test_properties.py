@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from segmentation_models_pytorch.losses import DiceLoss as SmpDiceLoss
 from torch import nn
@@ -293,6 +293,7 @@ def built(name: str) -> nn.Module:
     return BUILT[name]
 
 
+@settings(max_examples=120)  # twelve models: more examples than the profile's default
 @given(
     st.sampled_from(sorted(MODELS)),
     st.tuples(st.integers(0, 2), st.sampled_from([3, 3, 1]), st.integers(0, 20), st.integers(0, 20)),
