@@ -91,9 +91,16 @@ def module_dtype(module: nn.Module) -> torch.dtype | None:
 
 
 def check_images(
-    x: Any, channels: int | None = None, *, name: str = "x", module: nn.Module | None = None, batch: str = "N"
+    x: Any,
+    channels: int | None = None,
+    *,
+    name: str = "x",
+    module: nn.Module | None = None,
+    batch: str = "N",
+    floating: bool = True,
+    min_batch: int = 1,
 ) -> None:
-    """`x` must be a non-empty floating-point `(N, channels, H, W)` tensor.
+    """`x` must be a floating-point `(N, channels, H, W)` tensor with `N >= min_batch` and `H, W >= 1`.
 
     With `module`, the dtype must also be the module's weights' dtype (unless autocast is on),
     and the device the weights' device: torch would fail later with an internal message.
@@ -102,9 +109,9 @@ def check_images(
     check_tensor(x, name, expected)
     if x.dim() != 4 or (channels is not None and x.shape[1] != channels):
         raise ValueError(f"{name} must have shape {expected}, got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
+    if floating and not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor (e.g. torch.float32), got dtype {x.dtype}")
-    if 0 in x.shape:
+    if x.shape[0] < min_batch or x.shape[2] == 0 or x.shape[3] == 0:
         raise ValueError(f"{name} must hold at least one pixel of one image, got shape {tuple(x.shape)}")
     if module is not None:
         for p in module.parameters():  # the first parameter stands for all of them

@@ -171,6 +171,20 @@ def _check_finite(logits: Tensor) -> None:
         )
 
 
+def _check_input(model: nn.Module, images: Tensor, name: str) -> None:
+    """`images` against the model: its `in_channels` (when it has one), its weights' dtype and device."""
+    channels = getattr(model, "in_channels", None)
+    check_images(images, channels if isinstance(channels, int) else None, name=name, module=model)
+
+
+def _loss_value(loss: Any) -> float:
+    """A loss function's scalar as a float; anything else is the loss function's error, named as such."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        got = f"shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn(logits, masks) must return a scalar tensor (e.g. a mean over pixels), got {got}")
+    return loss.item()
+
+
 def _unpack_batch(batch: Any, device: torch.device, model: nn.Module) -> Batch:
     """Check one `(images, masks)` batch and move it to `device` (masks as int64)."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
@@ -184,7 +198,7 @@ def _unpack_batch(batch: Any, device: torch.device, model: nn.Module) -> Batch:
         got = f"shape {tuple(masks.shape)} dtype {masks.dtype}" if isinstance(masks, Tensor) else type(masks).__name__
         raise ValueError(f"masks in a batch must be (N, H, W) integer class indices (use .long()), got {got}")
     images = images.to(device, non_blocking=True)
-    check_images(images, name="images in a batch", module=model)  # the model's dtype (e.g. not float64)
+    _check_input(model, images, "images in a batch")  # the model's dtype (e.g. not float64) and channels
     return images, masks.to(device, non_blocking=True).long()
 
 
@@ -420,7 +434,7 @@ def fit(
                             where=" (the number of channels the model returns)",
                         )
                     loss = train_loss_fn(logits, masks)
-                if not math.isfinite(loss.item()):
+                if not math.isfinite(_loss_value(loss)):
                     raise ValueError(
                         f"the training loss is {loss.item()} at step {step + 1} (epoch {epoch}); every later step "
                         f"would be NaN. Lower the learning rate, or check the inputs and the loss function"
@@ -570,7 +584,7 @@ def evaluate(
                 total_loss += default_loss(logits.float(), masks).item() * labelled
                 count += labelled
             else:
-                total_loss += float(loss_fn(logits, masks)) * images.shape[0]
+                total_loss += _loss_value(loss_fn(logits, masks)) * images.shape[0]
                 count += images.shape[0]
     if batches == 0:
         raise ValueError("loader yielded no batches")
@@ -616,7 +630,7 @@ def flip_tta(model: nn.Module, images: Tensor, *, vertical: bool = False) -> Ten
     True
     """
     _check_model(model)
-    check_images(images, name="images", module=model)
+    _check_input(model, images, "images")
     if not isinstance(vertical, bool):
         raise TypeError(f"vertical must be a bool, got {vertical!r}")
     with _eval_mode(model), torch.no_grad():
@@ -661,7 +675,7 @@ def predict(
     with _eval_mode(model), torch.no_grad():
         for start in tqdm(range(0, images.shape[0], batch_size), desc="predict", disable=not progress, leave=False):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
-            check_images(batch, name="images", module=model)  # the model's dtype, e.g. not float64
+            _check_input(model, batch, "images")  # the model's dtype (e.g. not float64) and channels
             probabilities = _flip_average(model, batch, vertical=False) if tta else _probabilities(model(batch))
             outputs.append(probabilities.to(images.device))
     if not outputs:
@@ -781,7 +795,7 @@ def predict_tiled(
             chunk = corners[start : start + batch_size]
             tiles = torch.cat([padded[:, :, y : y + tile_h, x : x + tile_w] for y, x in chunk])  # (len·N, C, th, tw)
             tiles = tiles.to(device, non_blocking=True)
-            check_images(tiles, name="images", module=model)  # the model's dtype, e.g. not float64
+            _check_input(model, tiles, "images")  # the model's dtype (e.g. not float64) and channels
             probabilities = _flip_average(model, tiles, vertical=False) if tta else _probabilities(model(tiles))
             if tuple(probabilities.shape[2:]) != expected:
                 raise ValueError(
@@ -850,7 +864,7 @@ def mc_dropout_predict(
             module.train()  # only dropout is random; _eval_mode restores every mode afterwards
         for start in tqdm(range(0, images.shape[0], batch_size), desc="mc dropout", disable=not progress, leave=False):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
-            check_images(batch, name="images", module=model)  # the model's dtype, e.g. not float64
+            _check_input(model, batch, "images")  # the model's dtype (e.g. not float64) and channels
             total = _probabilities(model(batch))
             for _ in range(samples - 1):
                 total = total + _probabilities(model(batch))

@@ -435,6 +435,19 @@ def test_images_of_another_dtype_than_the_model_are_named(dtype, entry):
     raises_own(calls[entry], match=rf"{dtype}.*weights are torch.float32")
 
 
+def test_images_with_other_channels_than_the_model_and_bad_loss_functions_are_named():
+    model, masks = nn.Conv2d(1, 2, 1), torch.zeros(2, 4, 4, dtype=torch.long)
+    images = torch.randn(2, 3, 4, 4)  # the model takes one channel (nn.Conv2d.in_channels)
+    raises_own(engine.evaluate, model, [(images, masks)], num_classes=2, match=r"\(N, 1, H, W\)")
+    raises_own(engine.flip_tta, model, images, match=r"\(N, 1, H, W\)")
+    batches = [(torch.randn(2, 1, 4, 4), masks)]
+    for call in (
+        lambda: engine.fit(model, batches, loss_fn=lambda logits, m: logits, device="cpu", progress=False),
+        lambda: engine.evaluate(model, batches, num_classes=2, loss_fn=lambda logits, m: logits),
+    ):
+        raises_own(call, match="must return a scalar tensor")
+
+
 def test_empty_images_are_named():
     model = nn.Conv2d(1, 2, 1)
     for images in (torch.randn(0, 1, 4, 4), torch.randn(1, 1, 0, 4)):
