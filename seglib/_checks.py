@@ -130,20 +130,20 @@ def check_images(
 def check_labels(labels: Tensor, name: str, *, num_classes: int, ignore_index: int | None, where: str = "") -> None:
     """Every label must lie in `[0, num_classes)` or equal `ignore_index`; the error names both.
 
-    One `aminmax` pass decides in the usual case; an exact search runs only when some label
-    lies outside `[0, num_classes)` (e.g. the ignore label itself).
+    One `aminmax` pass decides in the usual case; when some label lies outside `[0, num_classes)`
+    (e.g. the ignore label itself), a second one over the labels with ignored pixels set to 0.
     """
     if labels.numel() == 0:
         return
     low, high = (int(v) for v in torch.aminmax(labels))
     if low >= 0 and high < num_classes:
         return
-    bad = (labels < 0) | (labels >= num_classes)
-    if ignore_index is not None:
-        bad &= labels != ignore_index
-    if not bool(bad.any()):
-        return
-    value = int(labels[bad][0])
+    if ignore_index is not None:  # ignored pixels become a valid label, then one more aminmax decides
+        labels = labels.masked_fill(labels == ignore_index, 0)
+        low, high = (int(v) for v in torch.aminmax(labels))
+        if low >= 0 and high < num_classes:
+            return
+    value = int(labels[(labels < 0) | (labels >= num_classes)][0])
     allowed = f"[0, {num_classes})" + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
     hint = ""
     if ignore_index is None and value in (255, -1, -100):
