@@ -170,6 +170,8 @@ def binary_focal_loss(
     Args:
         logits: raw scores, any shape, e.g. `(N, 1, H, W)` or `(N, C, H, W)` for multi-label masks.
         target: same shape as `logits`, values in `[0, 1]` (0/1 labels, or soft labels); any dtype.
+            Values outside `[0, 1]` (a mask read as 0/255, NaN) raise ValueError: the loss would
+            be negative and unbounded.
         gamma: focusing parameter `γ >= 0`; `γ = 0, alpha=None` is `F.binary_cross_entropy_with_logits`.
         alpha: weight of the positive class in `[0, 1]`, or `None` for no weighting.
         reduction: `"mean"` (over all elements), `"sum"` or `"none"`.
@@ -255,6 +257,7 @@ def dice_loss(
 
     Returns:
         Scalar loss in `[0, 1]`; 0 for a perfect, confident prediction (up to the smoothing).
+        0 when every pixel is ignored (every class is then absent), as in smp.
 
     Shape:
         logits `(N, K, H, W)`, target `(N, H, W)` -> scalar.

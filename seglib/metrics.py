@@ -13,7 +13,11 @@ as ``j``: rows are the truth, columns the prediction. Everything else follows fr
 A class that appears neither in the target nor in the prediction has ``TP + FP + FN = 0``:
 its IoU and Dice are ``0 / 0``, which we report as NaN ("no evidence"), and ``mean_iou``
 averages over the remaining classes only. A class present in the target but never
-predicted is a plain failure: IoU 0, not NaN.
+predicted is a plain failure: IoU 0, not NaN. NaN is only ever "no evidence": a matrix that
+counts no pixel (e.g. every pixel ignored) has pixel accuracy and mIoU NaN. A prediction
+that is itself NaN is never scored: logits with a NaN raise ValueError (their argmax would be
+class 0, and a NaN model would score 1.0 on an image of class 0), and a matrix with negative
+or non-finite counts is refused.
 
 The function form (``confusion_matrix``) and the class form (``ConfusionMatrix``, which
 accumulates over batches) share one private implementation, ``_confusion_matrix_update``.
@@ -165,7 +169,12 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
 
     Raises:
         ValueError: shapes that do not match, a non-integer dtype, a label outside
-            `[0, num_classes)` (other than `ignore_index` in the target), `num_classes < 1`.
+            `[0, num_classes)` (other than `ignore_index` in the target), `num_classes < 1`,
+            logits that contain NaN.
+        TypeError: `num_classes` that is not an int, `pred` or `target` that is not a tensor.
+
+    The counting reads each map a few times on a narrow integer dtype (no int64 copies, no
+    boolean gather of the unignored pixels): see `benchmarks/confusion_matrix.py`.
 
     >>> target = torch.tensor([[0, 0, 1], [1, 2, 2]])
     >>> pred = torch.tensor([[0, 1, 1], [1, 2, 0]])
