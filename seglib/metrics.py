@@ -86,6 +86,9 @@ def _as_labels(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
     return pred
 
 
+_MAX_BINS = 1 << 16  # bins of the fast count: labels up to 255 with K up to 256
+
+
 def _count_dtype(low: int, high: int) -> torch.dtype:
     """The narrowest of int16, int32, int64 that holds every value in `[low, high]`."""
     for dtype in (torch.int16, torch.int32):
@@ -110,30 +113,35 @@ def _confusion_matrix_update(
     if target.numel() == 0:
         return torch.zeros(k, k, dtype=torch.int64, device=target.device)
 
-    # Fast path, for labels >= 0 and predictions in [0, K): count on a narrow integer dtype (each
-    # map is read once more, never widened to int64), with ignored pixels moved to an extra row K
-    # (bins K·K .. K·K + K - 1, dropped at the end) instead of a boolean gather of both maps.
-    # Pixel of true class t predicted as p lands in bin K·t + p, i.e. row t, column p. Any other
-    # target label t > K lands beyond the last bin, and a genuine label K in the extra row,
-    # which the bin count and the number of ignored pixels reveal.
+    # Count on a narrow integer dtype, so each map is read a few times and never widened to
+    # int64. Pixel of true label t predicted as p lands in bin K·t + p: row t, column p. With
+    # labels in [0, T] the bins form T + 1 rows; rows K..T must be empty except the ignore
+    # label's, which is dropped with them: no mask, no boolean gather of the unignored pixels.
     t_low, t_high = (int(v) for v in torch.aminmax(target))
     p_low, p_high = (0, k - 1) if from_logits else (int(v) for v in torch.aminmax(pred))
-    ignored = target == ignore_index if ignore_index is not None and t_low <= ignore_index <= t_high else None
-    if t_low < 0 or p_low < 0 or p_high >= k:
+    rows = max(k, t_high + 1)
+    checked = t_low < 0 or p_low < 0 or p_high >= k or rows * k > _MAX_BINS
+    ignored = None
+    if checked:  # the exact search (rare: negative labels, bad predictions, a huge ignore label)
+        ignored = target == ignore_index if ignore_index is not None else None
         _check_ranges(pred, target, k, ignore_index, ignored)  # raises, or the maps are fine after all
-        if ignored is not None:
-            pred = pred.masked_fill(ignored, 0)  # out-of-range predictions on ignored pixels are not counted
-    dtype = _count_dtype(min(t_low, 0), max(k * (k + 1), t_high))
-    index = target.to(dtype, copy=True)
-    if ignored is not None:
+        rows = k + 1
+    dtype = _count_dtype(0, rows * k)
+    index, labels = target.to(dtype, copy=True), pred.to(dtype)
+    if ignored is not None:  # ignored pixels to row K, their (unchecked) predictions to column 0
         index.masked_fill_(ignored, k)
-    index.mul_(k).add_(pred.to(dtype))
-    counts = torch.bincount(index.reshape(-1), minlength=k * (k + 1))
-    ignored_count = 0 if ignored is None else int(ignored.sum())
-    if counts.numel() > k * (k + 1) or int(counts[k * k :].sum()) != ignored_count:
-        _check_ranges(pred, target, k, ignore_index, ignored)
-        raise AssertionError("unreachable: _check_ranges raises for a label outside [0, K)")  # pragma: no cover
-    return counts[: k * k].reshape(k, k)
+        labels = labels.masked_fill(ignored, 0)
+    index.mul_(k).add_(labels)
+    counts = torch.bincount(index.reshape(-1), minlength=rows * k).reshape(rows, k)
+    if ignore_index is not None and 0 <= ignore_index < k:
+        counts[ignore_index] = 0  # exactly the ignored pixels: their true label is ignore_index
+    if not checked and rows > k:
+        occurring = counts[k:].sum(dim=1).nonzero().flatten() + k  # labels >= K in the target
+        if ignore_index is not None:
+            occurring = occurring[occurring != ignore_index]
+        if occurring.numel():
+            check_labels(target, "target", num_classes=k, ignore_index=ignore_index)  # raises, naming one
+    return counts[:k].contiguous()
 
 
 def _check_ranges(pred: Tensor, target: Tensor, k: int, ignore_index: int | None, ignored: Tensor | None) -> None:

@@ -122,6 +122,18 @@ def test_labels_out_of_range_are_named(case, data_):
         assert f"pred contains label {bad}" in str(error)
 
 
+@given(st.sampled_from([19, 256, 300]), st.sampled_from([torch.uint8, torch.int16, torch.int64]), st.integers(0, 99))
+def test_many_classes_and_narrow_maps_count_like_torchmetrics(k, dtype, seed):
+    """Beyond 255 classes a uint8 map cannot hold the label K that ignored pixels are counted under."""
+    generator = torch.Generator().manual_seed(seed)
+    high = min(k, 255) if dtype == torch.uint8 else k
+    target = torch.randint(0, high, (1, 9, 9), generator=generator).to(dtype)
+    target[0, :2] = 255
+    pred = torch.randint(0, k, (1, 9, 9), generator=generator)
+    got = metrics.confusion_matrix(pred, target, k, ignore_index=255)
+    torch.testing.assert_close(got, oracle_confusion_matrix(pred, target, k, 255).long())
+
+
 def test_an_empty_label_map_counts_nothing():
     empty = torch.zeros(0, 4, 4, dtype=torch.long)
     assert metrics.confusion_matrix(empty, empty, 3).equal(torch.zeros(3, 3, dtype=torch.long))
