@@ -45,6 +45,9 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from seglib._checks import check_int as _check_int
+from seglib._checks import check_number
+
 __all__ = [
     "IGNORE_INDEX",
     "DatasetNotFoundError",
@@ -86,14 +89,6 @@ class CorruptDatasetError(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 # Argument checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_int(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_transforms(transforms: Any) -> Transforms | None:
@@ -1224,6 +1219,9 @@ class JointTransform:
 
     def __call__(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         _check_pair(image, mask)
+        for t in self.transforms:
+            for fill in _mask_fills(t):
+                _check_mask_fill(fill, mask.dtype)
         if self._compose is None:
             return image.as_subclass(Tensor), mask.as_subclass(Tensor)
         out_image, out_mask = self._compose(tv_tensors.Image(image), tv_tensors.Mask(mask))
@@ -1232,6 +1230,29 @@ class JointTransform:
     def __repr__(self) -> str:
         inner = "".join(f"\n    {t!r}," for t in self.transforms)
         return f"JointTransform({inner}\n)" if inner else "JointTransform()"
+
+
+def _mask_fills(transform: Any) -> list[Any]:
+    """The values a transform writes into masks where it uncovers pixels (v2 steps keep them in `_fill`)."""
+    if isinstance(transform, ElasticGrid):
+        return [transform.mask_fill]
+    fills = []
+    fill = getattr(transform, "_fill", None)
+    if isinstance(fill, dict):
+        fills.append(fill.get(tv_tensors.Mask, fill.get("others")))
+    for inner in getattr(transform, "transforms", ()):  # v2.Compose, RandomApply, RandomChoice, ...
+        fills += _mask_fills(inner)
+    return [f for f in fills if f is not None]
+
+
+def _check_mask_fill(fill: Any, dtype: torch.dtype) -> None:
+    """A mask fill (usually `ignore_index`) must be a value of the mask's dtype, or it would wrap around."""
+    info = torch.iinfo(dtype) if not (dtype.is_floating_point or dtype == torch.bool or dtype.is_complex) else None
+    if info is not None and isinstance(fill, (int, float)) and not info.min <= fill <= info.max:
+        raise ValueError(
+            f"the transforms fill uncovered mask pixels with {fill!r} (e.g. ignore_index), which a {dtype} mask "
+            f"cannot hold (range [{info.min}, {info.max}]); convert the mask first (mask.long()) or use a fill in range"
+        )
 
 
 class ElasticGrid(v2.Transform):
@@ -1273,7 +1294,8 @@ class ElasticGrid(v2.Transform):
         self.grid_size = _check_int(grid_size, "grid_size", minimum=2)
         if not isinstance(interpolation, v2.InterpolationMode):
             raise TypeError(f"interpolation must be a v2.InterpolationMode, got {interpolation!r}")
-        self.interpolation, self.image_fill, self.mask_fill = interpolation, float(image_fill), mask_fill
+        self.image_fill = check_number(image_fill, "image_fill")
+        self.interpolation, self.mask_fill = interpolation, _check_int(mask_fill, "mask_fill", minimum=None)
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         h, w = next(TF.get_size(x) for x in flat_inputs if isinstance(x, Tensor))
@@ -1284,6 +1306,8 @@ class ElasticGrid(v2.Transform):
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         fill = self.mask_fill if isinstance(inpt, tv_tensors.Mask) else self.image_fill
+        if isinstance(inpt, tv_tensors.Mask):
+            _check_mask_fill(fill, inpt.dtype)
         return self._call_kernel(TF.elastic, inpt, params["displacement"], interpolation=self.interpolation, fill=fill)
 
     def extra_repr(self) -> str:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from seglib._checks import check_ignore_index, check_images, check_int, check_labels
 from seglib.metrics import ConfusionMatrix, dice, iou, mean_iou, pixel_accuracy
 
 __all__ = [
@@ -132,21 +133,6 @@ def _check_model(model: Any) -> None:
         raise TypeError(f"model must be a torch.nn.Module returning logits (N, K, H, W), got {type(model).__name__}")
 
 
-def _check_images(images: Any, name: str = "images") -> None:
-    if not isinstance(images, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(images).__name__}")
-    if images.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise ValueError(f"{name} must be floating point (e.g. torch.float32), got dtype {images.dtype}")
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
 def _pair(value: IntPair, name: str, *, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints as a pair, each checked to be >= `minimum`."""
     pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -176,7 +162,30 @@ def _check_logits(logits: Any, masks: Tensor | None = None, num_classes: int | N
         )
 
 
-def _unpack_batch(batch: Any, device: torch.device) -> Batch:
+def _check_finite(logits: Tensor) -> None:
+    """NaN or inf logits have no honest score: the argmax of NaN is class 0, the loss NaN."""
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError(
+            "the model returned NaN or infinite logits; they have no prediction to score (check the "
+            "model's weights, e.g. after a diverged training run, and its inputs)"
+        )
+
+
+def _check_input(model: nn.Module, images: Tensor, name: str) -> None:
+    """`images` against the model: its `in_channels` (when it has one), its weights' dtype and device."""
+    channels = getattr(model, "in_channels", None)
+    check_images(images, channels if isinstance(channels, int) else None, name=name, module=model)
+
+
+def _loss_value(loss: Any) -> float:
+    """A loss function's scalar as a float; anything else is the loss function's error, named as such."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        got = f"shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn(logits, masks) must return a scalar tensor (e.g. a mean over pixels), got {got}")
+    return loss.item()
+
+
+def _unpack_batch(batch: Any, device: torch.device, model: nn.Module) -> Batch:
     """Check one `(images, masks)` batch and move it to `device` (masks as int64)."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(
@@ -184,11 +193,13 @@ def _unpack_batch(batch: Any, device: torch.device) -> Batch:
             f"got a {type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
         )
     images, masks = batch
-    _check_images(images, "images in a batch")
+    check_images(images, name="images in a batch")
     if not isinstance(masks, Tensor) or masks.dim() != 3 or masks.is_floating_point() or masks.is_complex():
         got = f"shape {tuple(masks.shape)} dtype {masks.dtype}" if isinstance(masks, Tensor) else type(masks).__name__
         raise ValueError(f"masks in a batch must be (N, H, W) integer class indices (use .long()), got {got}")
-    return images.to(device, non_blocking=True), masks.to(device, non_blocking=True).long()
+    images = images.to(device, non_blocking=True)
+    _check_input(model, images, "images in a batch")  # the model's dtype (e.g. not float64) and channels
+    return images, masks.to(device, non_blocking=True).long()
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -336,7 +347,8 @@ def fit(
         epochs: passes through `train_loader` (1 if neither `epochs` nor `steps` is given).
         steps: instead of `epochs`, this many optimizer steps, cycling through the loader.
         optimizer: default `torch.optim.Adam(model.parameters(), lr=1e-3)`.
-        loss_fn: `loss_fn(logits, masks) -> scalar`; default cross-entropy with `ignore_index`.
+        loss_fn: `loss_fn(logits, masks) -> scalar`; default cross-entropy with `ignore_index`
+            (masks are then checked to hold labels in `[0, K)` or `ignore_index`).
         val_loader: evaluated (see `evaluate`) after every epoch into `history.val_*`.
         num_classes: for validation metrics; default the number of channels the model returns.
         ignore_index: mask label left out of the default loss and of the metrics (e.g. 255).
@@ -350,6 +362,10 @@ def fit(
 
     Returns:
         The `History` (one entry per epoch, the last possibly partial).
+
+    A batch whose pixels are all `ignore_index` has nothing to learn from: it is skipped (no
+    optimizer step, no entry in `step_loss`). A training loss that is NaN or infinite stops
+    `fit` with a ValueError before the optimizer step, since every later step would be NaN.
 
     >>> from torch.utils.data import DataLoader, TensorDataset
     >>> seed_everything(0)
@@ -367,9 +383,9 @@ def fit(
     if epochs is not None and steps is not None:
         raise ValueError(f"give epochs or steps, not both (got epochs={epochs!r}, steps={steps!r})")
     if steps is not None:
-        steps = _check_positive_int(steps, "steps")
+        steps = check_int(steps, "steps")
     else:
-        epochs = 1 if epochs is None else _check_positive_int(epochs, "epochs")
+        epochs = 1 if epochs is None else check_int(epochs, "epochs")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
     for name, value in (("loss_fn", loss_fn), ("callback", callback)):
@@ -382,7 +398,8 @@ def fit(
     if max_time is not None and (isinstance(max_time, bool) or not isinstance(max_time, (int, float)) or max_time <= 0):
         raise ValueError(f"max_time must be a number of seconds > 0, or None; got {max_time!r}")
     if num_classes is not None:
-        _check_positive_int(num_classes, "num_classes")
+        check_int(num_classes, "num_classes")
+    ignore_index = check_ignore_index(ignore_index)
 
     device = get_device(device)
     use_amp = _use_amp(amp, device)
@@ -402,12 +419,26 @@ def fit(
             model.train()
             losses: list[float] = []
             out_of_time = False
+            batches = 0
             for batch in train_loader:
-                images, masks = _unpack_batch(batch, device)
+                images, masks = _unpack_batch(batch, device, model)
+                batches += 1
+                if ignore_index is not None and not bool((masks != ignore_index).any()):
+                    continue  # no labelled pixel: no loss to learn from (the default loss would be 0 / 0)
                 with torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
                     logits = model(images)  # (N, K, H, W)
                     _check_logits(logits, masks)
+                    if loss_fn is None:
+                        check_labels(
+                            masks, "masks in a batch", num_classes=logits.shape[1], ignore_index=ignore_index,
+                            where=" (the number of channels the model returns)",
+                        )
                     loss = train_loss_fn(logits, masks)
+                if not math.isfinite(_loss_value(loss)):
+                    raise ValueError(
+                        f"the training loss is {loss.item()} at step {step + 1} (epoch {epoch}); every later step "
+                        f"would be NaN. Lower the learning rate, or check the inputs and the loss function"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:  # scale the loss so float16 gradients do not underflow
                     scaler.scale(loss).backward()
@@ -425,8 +456,13 @@ def fit(
                 out_of_time = max_time is not None and time.perf_counter() - start >= max_time
                 if (steps is not None and step >= steps) or out_of_time:
                     break
-            if not losses:
+            if not batches:
                 raise ValueError("train_loader yielded no batches")
+            if not losses:
+                raise ValueError(
+                    f"every pixel of every batch of train_loader in epoch {epoch} is ignore_index={ignore_index}: "
+                    f"there is nothing to train on"
+                )
             num_classes = num_classes if num_classes is not None else logits.shape[1]
 
             history.epoch.append(epoch)
@@ -461,8 +497,7 @@ def fit(
 
 def _default_loss(ignore_index: int | None) -> LossFn:
     """Per-pixel cross-entropy, averaged over the pixels whose label is not `ignore_index`."""
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    ignore_index = check_ignore_index(ignore_index)
     ignore = -100 if ignore_index is None else ignore_index  # -100 is PyTorch's "ignore nothing" default
 
     def cross_entropy(logits: Tensor, masks: Tensor) -> Tensor:
@@ -494,7 +529,8 @@ def evaluate(
         device: default the device the model is on (else the model is moved there).
         loss_fn: `loss_fn(logits, masks) -> scalar`, averaged over batches weighted by batch
             size. Default: cross-entropy summed over the whole loader and divided by the number
-            of labelled pixels, i.e. exactly the mean over every non-ignored pixel.
+            of labelled pixels, i.e. exactly the mean over every non-ignored pixel. A batch
+            whose pixels are all `ignore_index` has no loss and is left out of the mean.
         tta: predict with horizontal-flip test-time augmentation (`flip_tta`); the loss then
             sees the log of the averaged probabilities as logits.
 
@@ -502,6 +538,14 @@ def evaluate(
         `{"loss": float, "pixel_accuracy": float, "mean_iou": float, "iou": (K,) tensor,
         "dice": (K,) tensor, "confusion_matrix": (K, K) int64 tensor}` (tensors on the CPU;
         rows of the confusion matrix are true classes; NaN IoU/Dice for an absent class).
+        NaN means "no evidence": the loss, pixel accuracy and mIoU are NaN only when no pixel of
+        the whole loader is labelled.
+
+    Raises:
+        ValueError: if the model returns NaN or infinite logits (a NaN model is never scored:
+            its argmax would be class 0 everywhere), or a mask holds a label outside
+            `[0, num_classes)` other than `ignore_index` (the message suggests `ignore_index`
+            for 255).
 
     >>> from torch.utils.data import DataLoader, TensorDataset
     >>> logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 2.0]]]])        # (1, 2, 1, 2): predicts [0, 1]
@@ -514,7 +558,7 @@ def evaluate(
             [0, 0]])
     """
     _check_model(model)
-    num_classes = _check_positive_int(num_classes, "num_classes")
+    num_classes = check_int(num_classes, "num_classes")
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable or None, got {type(loss_fn).__name__}")
     default_loss = _default_loss(ignore_index)  # also checks ignore_index
@@ -523,22 +567,25 @@ def evaluate(
     total_loss, count, batches = 0.0, 0, 0
     with _eval_mode(model), torch.no_grad():
         for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
-            images, masks = _unpack_batch(batch, device)
+            images, masks = _unpack_batch(batch, device, model)
             if tta:
                 probabilities = _flip_average(model, images, vertical=False)
                 logits = probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny).log()
             else:
                 logits = model(images)  # (N, K, H, W)
             _check_logits(logits, masks, num_classes)
+            _check_finite(logits)
+            matrix.update(logits, masks)  # also checks the labels, before any loss sees them
+            batches += 1
+            labelled = masks.numel() if ignore_index is None else int((masks != ignore_index).sum())
+            if labelled == 0:
+                continue  # no labelled pixel: the batch has no loss (0 / 0), so it is left out of the mean
             if loss_fn is None:  # sum here, divide by the labelled pixels at the end: the exact mean
-                labelled = masks.numel() if ignore_index is None else int((masks != ignore_index).sum())
                 total_loss += default_loss(logits.float(), masks).item() * labelled
                 count += labelled
             else:
-                total_loss += float(loss_fn(logits, masks)) * images.shape[0]
+                total_loss += _loss_value(loss_fn(logits, masks)) * images.shape[0]
                 count += images.shape[0]
-            matrix.update(logits, masks)
-            batches += 1
     if batches == 0:
         raise ValueError("loader yielded no batches")
     cm = matrix.compute().cpu()
@@ -583,7 +630,7 @@ def flip_tta(model: nn.Module, images: Tensor, *, vertical: bool = False) -> Ten
     True
     """
     _check_model(model)
-    _check_images(images)
+    _check_input(model, images, "images")
     if not isinstance(vertical, bool):
         raise TypeError(f"vertical must be a bool, got {vertical!r}")
     with _eval_mode(model), torch.no_grad():
@@ -619,8 +666,8 @@ def predict(
     (torch.Size([5, 4, 8, 6]), torch.Size([5, 8, 6]))
     """
     _check_model(model)
-    _check_images(images)
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    check_images(images, name="images")
+    batch_size = check_int(batch_size, "batch_size")
     if not isinstance(tta, bool):
         raise TypeError(f"tta must be a bool, got {tta!r}")
     device = _resolve_device(model, device)
@@ -628,6 +675,7 @@ def predict(
     with _eval_mode(model), torch.no_grad():
         for start in tqdm(range(0, images.shape[0], batch_size), desc="predict", disable=not progress, leave=False):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
+            _check_input(model, batch, "images")  # the model's dtype (e.g. not float64) and channels
             probabilities = _flip_average(model, batch, vertical=False) if tta else _probabilities(model(batch))
             outputs.append(probabilities.to(images.device))
     if not outputs:
@@ -712,13 +760,13 @@ def predict_tiled(
     tensor(True)
     """
     _check_model(model)
-    _check_images(images)
+    check_images(images, name="images")
     if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
         raise ValueError(f"images must hold at least one pixel of one image, got shape {tuple(images.shape)}")
     tile_h, tile_w = _pair(tile_size, "tile_size", minimum=1)
     margin_h, margin_w = _pair(margin, "margin", minimum=0)
     border_h, border_w = _pair(border, "border", minimum=0)
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     if margin_h < border_h or margin_w < border_w:
         raise ValueError(
             f"margin {margin!r} must be >= border {border!r}: the kept core must lie inside the model's output"
@@ -747,6 +795,7 @@ def predict_tiled(
             chunk = corners[start : start + batch_size]
             tiles = torch.cat([padded[:, :, y : y + tile_h, x : x + tile_w] for y, x in chunk])  # (len·N, C, th, tw)
             tiles = tiles.to(device, non_blocking=True)
+            _check_input(model, tiles, "images")  # the model's dtype (e.g. not float64) and channels
             probabilities = _flip_average(model, tiles, vertical=False) if tta else _probabilities(model(tiles))
             if tuple(probabilities.shape[2:]) != expected:
                 raise ValueError(
@@ -799,9 +848,9 @@ def mc_dropout_predict(
     (torch.Size([2, 2, 6, 6]), torch.Size([2, 6, 6]), True)
     """
     _check_model(model)
-    _check_images(images)
-    samples = _check_positive_int(samples, "samples")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    check_images(images, name="images")
+    samples = check_int(samples, "samples")
+    batch_size = check_int(batch_size, "batch_size")
     dropouts = [module for module in model.modules() if isinstance(module, DROPOUT_TYPES)]
     if not dropouts:
         raise ValueError(
@@ -815,6 +864,7 @@ def mc_dropout_predict(
             module.train()  # only dropout is random; _eval_mode restores every mode afterwards
         for start in tqdm(range(0, images.shape[0], batch_size), desc="mc dropout", disable=not progress, leave=False):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
+            _check_input(model, batch, "images")  # the model's dtype (e.g. not float64) and channels
             total = _probabilities(model(batch))
             for _ in range(samples - 1):
                 total = total + _probabilities(model(batch))

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seglib._checks import check_ignore_index, check_labels, check_number, is_integer_dtype
+
 __all__ = ["focal_loss", "binary_focal_loss", "dice_loss", "FocalLoss", "BinaryFocalLoss", "DiceLoss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -45,11 +47,11 @@ def _check_logits_target(logits: Tensor, target: Tensor, ignore_index: int | Non
         raise TypeError(
             f"logits and target must be torch.Tensors, got {type(logits).__name__} and {type(target).__name__}"
         )
-    if logits.dim() < 2:
-        raise ValueError(f"logits must have shape (N, K, H, W), got shape {tuple(logits.shape)}")
+    if logits.dim() < 2 or logits.shape[1] < 1:
+        raise ValueError(f"logits must have shape (N, K, H, W) with K >= 1, got shape {tuple(logits.shape)}")
     if not logits.is_floating_point():
         raise ValueError(f"logits must be floating point (raw scores, shape (N, K, H, W)), got dtype {logits.dtype}")
-    if target.dtype == torch.bool or target.is_floating_point() or target.is_complex():
+    if not is_integer_dtype(target.dtype):
         raise ValueError(f"target must hold integer class indices (torch.int64), got dtype {target.dtype}")
     expected = (logits.shape[0], *logits.shape[2:])
     if tuple(target.shape) != expected:
@@ -57,19 +59,22 @@ def _check_logits_target(logits: Tensor, target: Tensor, ignore_index: int | Non
             f"target must have shape (N, H, W) = {expected} to match logits {tuple(logits.shape)}, "
             f"got {tuple(target.shape)}"
         )
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    num_classes = logits.shape[1]
+    ignore_index = check_ignore_index(ignore_index)
+    if target.device != logits.device:
+        raise ValueError(f"logits and target must be on the same device, got {logits.device} and {target.device}")
+    check_labels(target, "target", num_classes=logits.shape[1], ignore_index=ignore_index, where=" (K of the logits)")
     target = target.long()
     valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
-    bad = valid & ((target < 0) | (target >= num_classes))
-    if bool(bad.any()):
-        allowed = f"[0, {num_classes})" + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-        raise ValueError(
-            f"target contains label {target[bad][0].item()}, outside the allowed range {allowed} "
-            f"for logits with K={num_classes} classes"
-        )
     return valid, torch.where(valid, target, torch.zeros_like(target))
+
+
+def _check_alpha(alpha: Tensor, num_classes: int | None) -> None:
+    """Per-class weights: a `(K,)` tensor of finite numbers >= 0."""
+    if alpha.dim() != 1 or (num_classes is not None and alpha.shape[0] != num_classes):
+        k = num_classes if num_classes is not None else "K"
+        raise ValueError(f"alpha must be a tensor of per-class weights of shape (K,) = ({k},), got shape {tuple(alpha.shape)}")
+    if not bool(torch.isfinite(alpha).all()) or bool((alpha < 0).any()):
+        raise ValueError(f"alpha must hold finite per-class weights >= 0, got {alpha.tolist()}")
 
 
 def focal_loss(
@@ -120,8 +125,7 @@ def focal_loss(
     0.001054
     """
     _check_reduction(reduction)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
-        raise ValueError(f"gamma must be a number >= 0, got {gamma!r}")
+    gamma = check_number(gamma, "gamma", minimum=0)
     valid, safe_target = _check_logits_target(logits, target, ignore_index)
     num_classes = logits.shape[1]
 
@@ -138,11 +142,7 @@ def focal_loss(
     weight = valid.to(loss.dtype)  # 0 at ignored pixels
     if alpha is not None:
         alpha = torch.as_tensor(alpha, dtype=loss.dtype, device=loss.device)
-        if alpha.shape != (num_classes,):
-            raise ValueError(
-                f"alpha must be a tensor of per-class weights of shape (K,) = ({num_classes},), "
-                f"got shape {tuple(alpha.shape)}"
-            )
+        _check_alpha(alpha, num_classes)
         weight = weight * alpha[safe_target]  # (N, H, W)
     loss = loss * weight
 
@@ -170,6 +170,8 @@ def binary_focal_loss(
     Args:
         logits: raw scores, any shape, e.g. `(N, 1, H, W)` or `(N, C, H, W)` for multi-label masks.
         target: same shape as `logits`, values in `[0, 1]` (0/1 labels, or soft labels); any dtype.
+            Values outside `[0, 1]` (a mask read as 0/255, NaN) raise ValueError: the loss would
+            be negative and unbounded.
         gamma: focusing parameter `γ >= 0`; `γ = 0, alpha=None` is `F.binary_cross_entropy_with_logits`.
         alpha: weight of the positive class in `[0, 1]`, or `None` for no weighting.
         reduction: `"mean"` (over all elements), `"sum"` or `"none"`.
@@ -189,10 +191,9 @@ def binary_focal_loss(
     0.001054
     """
     _check_reduction(reduction)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
-        raise ValueError(f"gamma must be a number >= 0, got {gamma!r}")
-    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1):
-        raise ValueError(f"alpha must be a number in [0, 1] or None, got {alpha!r}")
+    gamma = check_number(gamma, "gamma", minimum=0)
+    if alpha is not None:
+        alpha = check_number(alpha, "alpha", minimum=0, maximum=1)
     if not isinstance(logits, Tensor) or not isinstance(target, Tensor):
         raise TypeError(
             f"logits and target must be torch.Tensors, got {type(logits).__name__} and {type(target).__name__}"
@@ -203,6 +204,13 @@ def binary_focal_loss(
         raise ValueError(
             f"target must have the shape of logits {tuple(logits.shape)} (0/1 per element), got {tuple(target.shape)}"
         )
+    if target.is_complex():
+        raise TypeError(f"target must hold values in [0, 1], got dtype {target.dtype}")
+    if target.numel():
+        low, high = (float(v) for v in torch.aminmax(target.to(logits.dtype)))
+        if not (0 <= low and high <= 1):  # also False for NaN
+            hint = "; a mask read as 0/255 needs (mask > 0).float()" if high == 255 else ""
+            raise ValueError(f"target must hold values in [0, 1] (0/1 labels or soft labels), got [{low:g}, {high:g}]{hint}")
     target = target.to(logits.dtype)
 
     p = torch.sigmoid(logits)
@@ -249,6 +257,7 @@ def dice_loss(
 
     Returns:
         Scalar loss in `[0, 1]`; 0 for a perfect, confident prediction (up to the smoothing).
+        0 when every pixel is ignored (every class is then absent), as in smp.
 
     Shape:
         logits `(N, K, H, W)`, target `(N, H, W)` -> scalar.
@@ -267,8 +276,7 @@ def dice_loss(
     >>> round(dice_loss(torch.zeros(1, 2, 2, 2), target, smooth=0.0).item(), 4)  # ((1 - 1/3) + (1 - 3/5)) / 2
     0.5333
     """
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or smooth < 0:
-        raise ValueError(f"smooth must be a number >= 0, got {smooth!r}")
+    smooth = check_number(smooth, "smooth", minimum=0)
     valid, safe_target = _check_logits_target(logits, target, ignore_index)
     num_classes = logits.shape[1]
 
@@ -304,8 +312,12 @@ class FocalLoss(nn.Module):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        self.gamma, self.ignore_index, self.reduction = gamma, ignore_index, _check_reduction(reduction)
-        self.register_buffer("alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32))
+        self.gamma, self.reduction = check_number(gamma, "gamma", minimum=0), _check_reduction(reduction)
+        self.ignore_index = check_ignore_index(ignore_index)
+        if alpha is not None:
+            alpha = torch.as_tensor(alpha, dtype=torch.float32)
+            _check_alpha(alpha, None)
+        self.register_buffer("alpha", alpha)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return focal_loss(
@@ -325,7 +337,8 @@ class BinaryFocalLoss(nn.Module):
 
     def __init__(self, *, gamma: float = 2.0, alpha: float | None = 0.25, reduction: str = "mean") -> None:
         super().__init__()
-        self.gamma, self.alpha, self.reduction = gamma, alpha, _check_reduction(reduction)
+        self.gamma, self.reduction = check_number(gamma, "gamma", minimum=0), _check_reduction(reduction)
+        self.alpha = None if alpha is None else check_number(alpha, "alpha", minimum=0, maximum=1)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return binary_focal_loss(logits, target, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction)
@@ -344,7 +357,7 @@ class DiceLoss(nn.Module):
 
     def __init__(self, *, smooth: float = 1.0, ignore_index: int | None = None) -> None:
         super().__init__()
-        self.smooth, self.ignore_index = smooth, ignore_index
+        self.smooth, self.ignore_index = check_number(smooth, "smooth", minimum=0), check_ignore_index(ignore_index)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return dice_loss(logits, target, smooth=self.smooth, ignore_index=self.ignore_index)

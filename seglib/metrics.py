@@ -13,7 +13,11 @@ as ``j``: rows are the truth, columns the prediction. Everything else follows fr
 A class that appears neither in the target nor in the prediction has ``TP + FP + FN = 0``:
 its IoU and Dice are ``0 / 0``, which we report as NaN ("no evidence"), and ``mean_iou``
 averages over the remaining classes only. A class present in the target but never
-predicted is a plain failure: IoU 0, not NaN.
+predicted is a plain failure: IoU 0, not NaN. NaN is only ever "no evidence": a matrix that
+counts no pixel (e.g. every pixel ignored) has pixel accuracy and mIoU NaN. A prediction
+that is itself NaN is never scored: logits with a NaN raise ValueError (their argmax would be
+class 0, and a NaN model would score 1.0 on an image of class 0), and a matrix with negative
+or non-finite counts is refused.
 
 The function form (``confusion_matrix``) and the class form (``ConfusionMatrix``, which
 accumulates over batches) share one private implementation, ``_confusion_matrix_update``.
@@ -26,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from seglib._checks import check_ignore_index, check_int, check_labels
+
 __all__ = [
     "confusion_matrix",
     "pixel_accuracy",
@@ -34,18 +40,6 @@ __all__ = [
     "dice",
     "ConfusionMatrix",
 ]
-
-
-def _check_num_classes(num_classes: int) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
-    return num_classes
-
-
-def _check_ignore_index(ignore_index: int | None) -> int | None:
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    return ignore_index
 
 
 def _check_integer(x: Tensor, name: str) -> None:
@@ -72,7 +66,17 @@ def _as_labels(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
             )
         if not pred.is_floating_point():
             raise ValueError(f"pred read as logits {tuple(pred.shape)} must be floating point, got dtype {pred.dtype}")
-        return pred.argmax(dim=1)  # (N, H, W)
+        if pred.numel() == 0:
+            return pred.new_zeros(target.shape, dtype=torch.int64)
+        # torch.max propagates NaN (and argmax picks it), so a NaN logit shows in the maximum:
+        # without this check a model that outputs only NaN would be scored as always right on class 0.
+        best, labels = pred.max(dim=1)  # (N, H, W)
+        if bool(best.isnan().any()):
+            raise ValueError(
+                "pred (logits) contains NaN; a NaN model has no prediction to score (check the model, "
+                "its inputs and the learning rate)"
+            )
+        return labels
     if pred.shape != target.shape:
         raise ValueError(
             f"pred and target must have the same shape (N, H, W), or pred the shape (N, num_classes, H, W) "
@@ -82,40 +86,75 @@ def _as_labels(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
     return pred
 
 
+_MAX_BINS = 1 << 16  # bins of the fast count: labels up to 255 with K up to 256
+
+
+def _count_dtype(low: int, high: int) -> torch.dtype:
+    """The narrowest of int16, int32, int64 that holds every value in `[low, high]`."""
+    for dtype in (torch.int16, torch.int32):
+        info = torch.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return dtype
+    return torch.int64
+
+
 def _confusion_matrix_update(
     pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None
 ) -> Tensor:
     """The one implementation: check the inputs and count them into a `(K, K)` int64 matrix."""
-    num_classes = _check_num_classes(num_classes)
-    ignore_index = _check_ignore_index(ignore_index)
+    num_classes = check_int(num_classes, "num_classes")
+    ignore_index = check_ignore_index(ignore_index)
     _check_integer(target, "target")
+    from_logits = pred.dim() == target.dim() + 1 if isinstance(pred, Tensor) else False
     pred = _as_labels(pred, target, num_classes)
     if pred.device != target.device:
         raise ValueError(f"pred and target must be on the same device, got {pred.device} and {target.device}")
+    k = num_classes
+    if target.numel() == 0:
+        return torch.zeros(k, k, dtype=torch.int64, device=target.device)
 
-    target = target.reshape(-1).long()
-    pred = pred.reshape(-1).long()
-    if ignore_index is not None:
-        keep = target != ignore_index  # ignored pixels are never counted, whatever was predicted there
-        target, pred = target[keep], pred[keep]
+    # Count on a narrow integer dtype, so each map is read a few times and never widened to
+    # int64. Pixel of true label t predicted as p lands in bin K·t + p: row t, column p. With
+    # labels in [0, T] the bins form T + 1 rows; rows K..T must be empty except the ignore
+    # label's, which is dropped with them: no mask, no boolean gather of the unignored pixels.
+    t_low, t_high = (int(v) for v in torch.aminmax(target))
+    p_low, p_high = (0, k - 1) if from_logits else (int(v) for v in torch.aminmax(pred))
+    rows = max(k, t_high + 1)
+    checked = t_low < 0 or p_low < 0 or p_high >= k or rows * k > _MAX_BINS
+    ignored = None
+    if checked:  # the exact search (rare: negative labels, bad predictions, a huge ignore label)
+        ignored = target == ignore_index if ignore_index is not None else None
+        _check_ranges(pred, target, k, ignore_index, ignored)  # raises, or the maps are fine after all
+        rows = k + 1
+    dtype = _count_dtype(0, rows * k)
+    index, labels = target.to(dtype, copy=True), pred.to(dtype)
+    if ignored is not None:  # ignored pixels to row K, their (unchecked) predictions to column 0
+        index.masked_fill_(ignored, k)
+        labels = labels.masked_fill(ignored, 0)
+    index.mul_(k).add_(labels)
+    counts = torch.bincount(index.reshape(-1), minlength=rows * k).reshape(rows, k)
+    if ignore_index is not None and 0 <= ignore_index < k:
+        counts[ignore_index] = 0  # exactly the ignored pixels: their true label is ignore_index
+    if not checked and rows > k:
+        occurring = counts[k:].sum(dim=1).nonzero().flatten() + k  # labels >= K in the target
+        if ignore_index is not None:
+            occurring = occurring[occurring != ignore_index]
+        if occurring.numel():
+            check_labels(target, "target", num_classes=k, ignore_index=ignore_index)  # raises, naming one
+    return counts[:k].contiguous()
 
-    allowed = f"[0, {num_classes})" + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-    if target.numel():
-        bad = (target < 0) | (target >= num_classes)
-        if bool(bad.any()):
-            raise ValueError(
-                f"target contains label {target[bad][0].item()}, outside the allowed range {allowed} "
-                f"for num_classes={num_classes}"
-            )
-        bad = (pred < 0) | (pred >= num_classes)
-        if bool(bad.any()):
-            raise ValueError(
-                f"pred contains label {pred[bad][0].item()}, outside [0, {num_classes}) for "
-                f"num_classes={num_classes} (pred is only checked where target is not ignore_index)"
-            )
-    # Pixel of true class t predicted as p lands in bin K·t + p, i.e. row t, column p.
-    counts = torch.bincount(num_classes * target + pred, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
+
+def _check_ranges(pred: Tensor, target: Tensor, k: int, ignore_index: int | None, ignored: Tensor | None) -> None:
+    """The exact (slower) search for a label out of range, with a message naming it."""
+    check_labels(target, "target", num_classes=k, ignore_index=ignore_index)
+    bad = (pred < 0) | (pred >= k)
+    if ignored is not None:
+        bad &= ~ignored
+    if bool(bad.any()):
+        raise ValueError(
+            f"pred contains label {int(pred[bad][0])}, outside [0, {k}) for num_classes={k} "
+            f"(pred is only checked where target is not ignore_index)"
+        )
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
@@ -138,7 +177,12 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
 
     Raises:
         ValueError: shapes that do not match, a non-integer dtype, a label outside
-            `[0, num_classes)` (other than `ignore_index` in the target), `num_classes < 1`.
+            `[0, num_classes)` (other than `ignore_index` in the target), `num_classes < 1`,
+            logits that contain NaN.
+        TypeError: `num_classes` that is not an int, `pred` or `target` that is not a tensor.
+
+    The counting reads each map a few times on a narrow integer dtype (no int64 copies, no
+    boolean gather of the unignored pixels): see `benchmarks/confusion_matrix.py`.
 
     >>> target = torch.tensor([[0, 0, 1], [1, 2, 2]])
     >>> pred = torch.tensor([[0, 1, 1], [1, 2, 0]])
@@ -155,7 +199,12 @@ def _check_cm(cm: Tensor) -> Tensor:
         raise TypeError(f"cm must be a (K, K) torch.Tensor confusion matrix, got {type(cm).__name__}")
     if cm.dim() != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 1:
         raise ValueError(f"cm must be a square (K, K) confusion matrix with K >= 1, got shape {tuple(cm.shape)}")
-    return cm.double()
+    if cm.dtype == torch.bool or cm.is_complex():
+        raise TypeError(f"cm must hold pixel counts (an integer or float tensor), got dtype {cm.dtype}")
+    cm = cm.double()
+    if not bool(torch.isfinite(cm).all()) or bool((cm < 0).any()):
+        raise ValueError(f"cm must hold pixel counts: finite and >= 0, got {cm.tolist() if cm.numel() <= 16 else 'a matrix with negative or non-finite entries'}")
+    return cm
 
 
 def _tp_fp_fn(cm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -263,8 +312,8 @@ class ConfusionMatrix:
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = None) -> None:
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index)
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.ignore_index = check_ignore_index(ignore_index)
         self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
 
     def update(self, pred: Tensor, target: Tensor) -> None:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seglib._checks import check_images, check_int, check_ints
 from seglib.ops import conv_output_size, icnr_
 
 __all__ = [
@@ -51,36 +52,9 @@ __all__ = [
 # --------------------------------------------------------------------------- argument checks
 
 
-def _check_int(value: object, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _check_ints(values: object, name: str, *, minimum: int = 1, allow_empty: bool = False) -> tuple[int, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a sequence of ints, got {values!r}")
-    if not values and not allow_empty:
-        raise ValueError(f"{name} must not be empty")
-    return tuple(_check_int(v, f"each entry of {name}", minimum=minimum) for v in values)
-
-
 def _check_choice(value: object, name: str, choices: Sequence[object]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-
-
-def _check_images(x: object, in_channels: int | None, name: str = "x") -> None:
-    """`x` must be a floating-point `(N, in_channels, H, W)` tensor."""
-    expected = f"(N, {in_channels if in_channels is not None else 'C'}, H, W)"
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
-    if x.dim() != 4 or (in_channels is not None and x.shape[1] != in_channels):
-        raise ValueError(f"{name} must have shape {expected}, got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
 def _size_pair(size: object, name: str) -> tuple[int, int]:
@@ -88,7 +62,16 @@ def _size_pair(size: object, name: str) -> tuple[int, int]:
         size = (size, size)
     if not isinstance(size, (tuple, list, torch.Size)) or len(size) != 2:
         raise TypeError(f"{name} must be an int or a pair (H, W), got {size!r}")
-    return _check_int(size[0], name), _check_int(size[1], name)
+    return check_int(size[0], name), check_int(size[1], name)
+
+
+def _check_batch_norm_batch(module: nn.Module, n: int, what: str) -> None:
+    """BatchNorm after a global pooling sees one value per channel and image: training needs N >= 2."""
+    if module.training and n < 2:
+        raise ValueError(
+            f"{what} normalises a 1×1 map with BatchNorm, which in training mode needs a batch of N >= 2 "
+            f"images, got N = {n}; use a larger batch, or call .eval() for inference"
+        )
 
 
 def _pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
@@ -137,11 +120,11 @@ class PatchClassifier(nn.Sequential):
         channels: Sequence[int] = (16, 32),
         hidden_features: int = 64,
     ) -> None:
-        _check_int(in_channels, "in_channels")
-        _check_int(num_classes, "num_classes")
-        _check_int(patch_size, "patch_size")
-        channels = _check_ints(channels, "channels", allow_empty=True)
-        _check_int(hidden_features, "hidden_features")
+        check_int(in_channels, "in_channels")
+        check_int(num_classes, "num_classes")
+        check_int(patch_size, "patch_size")
+        channels = check_ints(channels, "channels", allow_empty=True)
+        check_int(hidden_features, "hidden_features")
         layers: list[nn.Module] = []
         side, previous = patch_size, in_channels
         for out in channels:
@@ -162,7 +145,7 @@ class PatchClassifier(nn.Sequential):
         self.in_channels, self.num_classes, self.patch_size = in_channels, num_classes, patch_size
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         if tuple(x.shape[2:]) != (self.patch_size, self.patch_size):
             p = self.patch_size
             raise ValueError(f"x must have shape (B, {self.in_channels}, {p}, {p}), got shape {tuple(x.shape)}")
@@ -193,7 +176,7 @@ def _patch_size_of(classifier: nn.Module, patch_size: int | None) -> int:
         patch_size = getattr(classifier, "patch_size", None)
         if patch_size is None:
             raise TypeError("patch_size is needed: the classifier has no patch_size attribute")
-    return _check_int(patch_size, "patch_size")
+    return check_int(patch_size, "patch_size")
 
 
 class SlidingWindowSegmenter(nn.Module):
@@ -237,11 +220,11 @@ class SlidingWindowSegmenter(nn.Module):
         self.classifier = classifier
         self.patch_size = _patch_size_of(classifier, patch_size)
         self.padding_mode = padding_mode
-        self.chunk_size = _check_int(chunk_size, "chunk_size")
+        self.chunk_size = check_int(chunk_size, "chunk_size")
         self.in_channels = getattr(classifier, "in_channels", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         n, c, h, w = x.shape
         p = self.patch_size
         padded = _pad_for_windows(x, p, self.padding_mode)  # (N, C, H+P-1, W+P-1)
@@ -444,7 +427,7 @@ class FullyConvolutionalSegmenter(nn.Module):
         self.in_channels = getattr(classifier, "in_channels", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         h, w = x.shape[-2:]
         padded = _pad_for_windows(x, self.patch_size, self.padding_mode)  # (N, C, H+P-1, W+P-1)
         scores = self.net(padded)  # (N, K, >=H, >=W): score of the window with top-left corner (i, j)
@@ -535,19 +518,19 @@ class FCN(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.num_classes = _check_int(num_classes, "num_classes")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.num_classes = check_int(num_classes, "num_classes")
         _check_choice(variant, "variant", ("32s", "16s", "8s"))
-        convs_per_stage = _check_ints(convs_per_stage, "convs_per_stage")
+        convs_per_stage = check_ints(convs_per_stage, "convs_per_stage")
         skips = {"32s": 0, "16s": 1, "8s": 2}[variant]
         if len(convs_per_stage) < skips + 1:
             raise ValueError(f"FCN-{variant} needs at least {skips + 1} stages, got convs_per_stage={convs_per_stage}")
-        if _check_int(fc_kernel, "fc_kernel") % 2 == 0:
+        if check_int(fc_kernel, "fc_kernel") % 2 == 0:
             raise ValueError(f"fc_kernel must be odd (padded to keep the size), got {fc_kernel}")
         self.variant = variant
         self.stride = 2 ** len(convs_per_stage)
-        widths = _vgg_channels(_check_int(base_channels, "base_channels"), len(convs_per_stage))
-        _check_int(head_channels, "head_channels")
+        widths = _vgg_channels(check_int(base_channels, "base_channels"), len(convs_per_stage))
+        check_int(head_channels, "head_channels")
 
         stages, previous = [], in_channels
         for width, count in zip(widths, convs_per_stage):
@@ -576,7 +559,7 @@ class FCN(nn.Module):
         self.upsample.append(_bilinear_transpose(num_classes, final))
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         h, w = x.shape[-2:]
         x = _pad_to_multiple(x, self.stride)  # (N, C, H', W'), multiples of 2^S
         pools = []
@@ -631,10 +614,10 @@ class SegNet(nn.Module):
         batch_norm: bool = True,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.num_classes = _check_int(num_classes, "num_classes")
-        convs_per_stage = _check_ints(convs_per_stage, "convs_per_stage")
-        widths = _vgg_channels(_check_int(base_channels, "base_channels"), len(convs_per_stage))
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.num_classes = check_int(num_classes, "num_classes")
+        convs_per_stage = check_ints(convs_per_stage, "convs_per_stage")
+        widths = _vgg_channels(check_int(base_channels, "base_channels"), len(convs_per_stage))
         encoder, decoder, previous = [], [], in_channels
         for i, (width, count) in enumerate(zip(widths, convs_per_stage)):
             layers = []
@@ -656,7 +639,7 @@ class SegNet(nn.Module):
         self.min_size = 2 ** len(widths)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         if min(x.shape[-2:]) < self.min_size:
             raise ValueError(
                 f"SegNet with {len(self.encoder)} poolings needs H and W >= {self.min_size}, got shape {tuple(x.shape)}"
@@ -687,9 +670,17 @@ class DoubleConv(nn.Sequential):
         _check_choice(padding, "padding", ("same", "valid"))
         pad = 1 if padding == "same" else 0
         super().__init__(
-            *_conv_bn_relu(in_channels, out_channels, padding=pad, batch_norm=batch_norm),
+            *_conv_bn_relu(check_int(in_channels, "in_channels"), check_int(out_channels, "out_channels"),
+                           padding=pad, batch_norm=batch_norm),
             *_conv_bn_relu(out_channels, out_channels, padding=pad, batch_norm=batch_norm),
         )
+        self.in_channels, self.padding = in_channels, padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_images(x, self.in_channels, module=self)
+        if self.padding == "valid" and min(x.shape[-2:]) < 5:
+            raise ValueError(f"x must be at least 5×5 for two unpadded 3×3 convolutions, got shape {tuple(x.shape)}")
+        return super().forward(x)
 
 
 def center_crop(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -701,7 +692,7 @@ def center_crop(x: Tensor, size: Sequence[int]) -> Tensor:
     tensor([[ 5.,  6.],
             [ 9., 10.]])
     """
-    _check_images(x, None)
+    check_images(x)
     h, w = _size_pair(tuple(size), "size")
     height, width = x.shape[-2:]
     if h > height or w > width:
@@ -785,10 +776,10 @@ class UNet(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.num_classes = _check_int(num_classes, "num_classes")
-        self.base_channels = _check_int(base_channels, "base_channels")
-        self.depth = _check_int(depth, "depth")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.base_channels = check_int(base_channels, "base_channels")
+        self.depth = check_int(depth, "depth")
         _check_choice(padding, "padding", ("same", "valid"))
         _check_choice(upsampling, "upsampling", _UPSAMPLING)
         self.padding, self.upsampling = padding, upsampling
@@ -806,7 +797,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(base_channels, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         h, w = x.shape[-2:]
         if self.padding == "same":
             x = _pad_to_multiple(x, 2**self.depth)  # (N, C, H', W'), multiples of 2^depth
@@ -873,7 +864,7 @@ class UNet(nn.Module):
         (388, 4)
         """
         if isinstance(input_size, int) and not isinstance(input_size, bool):
-            return self._output_side(_check_int(input_size, "input_size"))
+            return self._output_side(check_int(input_size, "input_size"))
         h, w = _size_pair(input_size, "input_size")
         return self._output_side(h), self._output_side(w)
 
@@ -890,7 +881,7 @@ class UNet(nn.Module):
             return s if self.padding == "same" else self._valid_side(s)
 
         if isinstance(min_size, int) and not isinstance(min_size, bool):
-            return side(_check_int(min_size, "min_size"))
+            return side(check_int(min_size, "min_size"))
         h, w = _size_pair(min_size, "min_size")
         return side(h), side(w)
 
@@ -908,7 +899,7 @@ class UNet(nn.Module):
             return self._input_for_bottom(bottom)
 
         if isinstance(output_size, int) and not isinstance(output_size, bool):
-            return side(_check_int(output_size, "output_size"))
+            return side(check_int(output_size, "output_size"))
         h, w = _size_pair(output_size, "output_size")
         return side(h), side(w)
 
@@ -1031,7 +1022,7 @@ def _make_backbone(
     if backbone == "small":
         if pretrained:
             raise ValueError("pretrained_backbone=True needs a ResNet backbone; the small backbone has no weights")
-        base_channels = _check_int(base_channels, "base_channels")
+        base_channels = check_int(base_channels, "base_channels")
         return _SmallBackbone(in_channels, base_channels=base_channels, output_stride=output_stride)
     if pretrained and in_channels != 3:
         raise ValueError(f"pretrained_backbone=True needs in_channels=3 (ImageNet weights), got {in_channels}")
@@ -1053,12 +1044,18 @@ class ASPPConv(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int) -> None:
-        _check_int(dilation, "dilation")
+        check_int(dilation, "dilation")
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.Conv2d(check_int(in_channels, "in_channels"), check_int(out_channels, "out_channels"), 3,
+                      padding=dilation, dilation=dilation, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(),
         )
+        self.in_channels = in_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_images(x, self.in_channels, module=self)
+        return super().forward(x)
 
 
 class ASPPPooling(nn.Sequential):
@@ -1071,12 +1068,14 @@ class ASPPPooling(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(
             nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.Conv2d(check_int(in_channels, "in_channels"), check_int(out_channels, "out_channels"), 1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(),
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        check_images(x, self[1].in_channels, module=self)
+        _check_batch_norm_batch(self, x.shape[0], "ASPPPooling")
         size = x.shape[-2:]
         x = super().forward(x)  # (N, out_channels, 1, 1)
         return _resize(x, size)  # (N, out_channels, h, w)
@@ -1112,9 +1111,9 @@ class ASPP(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.out_channels = _check_int(out_channels, "out_channels")
-        self.atrous_rates = _check_ints(atrous_rates, "atrous_rates", allow_empty=True)
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
+        self.atrous_rates = check_ints(atrous_rates, "atrous_rates", allow_empty=True)
         branches: list[nn.Module] = [
             nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())
         ]
@@ -1129,7 +1128,7 @@ class ASPP(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         branches = [branch(x) for branch in self.convs]  # each (N, out_channels, h, w)
         x = torch.cat(branches, dim=1)  # (N, (len(rates) + 2)·out_channels, h, w)
         return self.project(x)  # (N, out_channels, h, w)
@@ -1143,18 +1142,18 @@ class DeepLabHead(nn.Sequential):
 
     def __init__(self, in_channels: int, num_classes: int, *, atrous_rates: Sequence[int], channels: int = 256) -> None:
         super().__init__(
-            ASPP(in_channels, out_channels=channels, atrous_rates=atrous_rates),
+            ASPP(in_channels, out_channels=check_int(channels, "channels"), atrous_rates=atrous_rates),
             nn.Conv2d(channels, channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(channels),
             nn.ReLU(),
-            nn.Conv2d(channels, num_classes, 1),
+            nn.Conv2d(channels, check_int(num_classes, "num_classes"), 1),
         )
 
 
 def _default_rates(atrous_rates: Sequence[int] | None, output_stride: int) -> tuple[int, ...]:
     if atrous_rates is None:  # the paper's rates at output stride 16, doubled at 8 (and halved at 32)
         return tuple(r * 16 // output_stride for r in (6, 12, 18))
-    return _check_ints(atrous_rates, "atrous_rates", allow_empty=True)
+    return check_ints(atrous_rates, "atrous_rates", allow_empty=True)
 
 
 def _init_deeplab(
@@ -1169,15 +1168,15 @@ def _init_deeplab(
     pretrained_backbone: bool,
 ) -> int:
     """Set up what DeepLabV3 and DeepLabV3Plus share (backbone, rates); return the ASPP width."""
-    model.in_channels = _check_int(in_channels, "in_channels")
-    model.num_classes = _check_int(num_classes, "num_classes")
+    model.in_channels = check_int(in_channels, "in_channels")
+    model.num_classes = check_int(num_classes, "num_classes")
     model.backbone_name, model.output_stride = backbone, output_stride
     model.backbone = _make_backbone(
         backbone, in_channels, output_stride=output_stride, base_channels=base_channels, pretrained=pretrained_backbone
     )
     model.atrous_rates = _default_rates(atrous_rates, output_stride)
     channels = aspp_channels if aspp_channels is not None else (4 * base_channels if backbone == "small" else 256)
-    return _check_int(channels, "aspp_channels")
+    return check_int(channels, "aspp_channels")
 
 
 class DeepLabV3(nn.Module):
@@ -1230,7 +1229,7 @@ class DeepLabV3(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         _, features = self.backbone(x)  # (N, C_b, ⌈H/os⌉, ⌈W/os⌉)
         scores = self.classifier(features)  # (N, K, ⌈H/os⌉, ⌈W/os⌉)
         return _resize(scores, x.shape[-2:])  # (N, K, H, W)
@@ -1290,7 +1289,7 @@ class DeepLabV3Plus(nn.Module):
         )  # fmt: skip
         if low_level_channels is None:
             low_level_channels = 48 if backbone != "small" else max(1, 3 * channels // 16)
-        low_level_channels = _check_int(low_level_channels, "low_level_channels")
+        low_level_channels = check_int(low_level_channels, "low_level_channels")
         self.aspp = ASPP(self.backbone.out_channels, out_channels=channels, atrous_rates=self.atrous_rates)
         self.project = nn.Sequential(
             nn.Conv2d(self.backbone.low_channels, low_level_channels, 1, bias=False),
@@ -1303,7 +1302,7 @@ class DeepLabV3Plus(nn.Module):
         self.classifier = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         low, features = self.backbone(x)  # (N, C_low, ⌈H/4⌉, ⌈W/4⌉), (N, C_b, ⌈H/os⌉, ⌈W/os⌉)
         y = _resize(self.aspp(features), low.shape[-2:])  # (N, C, ⌈H/4⌉, ⌈W/4⌉)
         y = torch.cat([y, self.project(low)], dim=1)  # (N, C + 48, ⌈H/4⌉, ⌈W/4⌉)
@@ -1343,15 +1342,15 @@ class PyramidPooling(nn.Module):
         self, in_channels: int, *, bins: Sequence[int] = (1, 2, 3, 6), branch_channels: int | None = None
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.bins = _check_ints(bins, "bins")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.bins = check_ints(bins, "bins")
         if branch_channels is None:
             branch_channels = in_channels // len(self.bins)
             if branch_channels < 1:
                 raise ValueError(
                     f"in_channels ({in_channels}) must be >= len(bins) ({len(self.bins)}), or give branch_channels"
                 )
-        self.branch_channels = _check_int(branch_channels, "branch_channels")
+        self.branch_channels = check_int(branch_channels, "branch_channels")
         self.stages = nn.ModuleList(
             nn.Sequential(
                 nn.AdaptiveAvgPool2d(b),
@@ -1364,7 +1363,9 @@ class PyramidPooling(nn.Module):
         self.out_channels = in_channels + len(self.bins) * branch_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
+        if 1 in self.bins:
+            _check_batch_norm_batch(self, x.shape[0], "PyramidPooling with bin 1")
         size = x.shape[-2:]
         pooled = [_resize(stage(x), size) for stage in self.stages]  # each (N, branch, b, b) -> (N, branch, h, w)
         return torch.cat([x, *pooled], dim=1)  # (N, in_channels + len(bins)·branch, h, w)
@@ -1407,8 +1408,8 @@ class PSPNet(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.num_classes = _check_int(num_classes, "num_classes")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.num_classes = check_int(num_classes, "num_classes")
         self.backbone_name, self.output_stride = backbone, output_stride
         self.backbone = _make_backbone(
             backbone, in_channels, output_stride=output_stride, base_channels=base_channels,
@@ -1416,13 +1417,13 @@ class PSPNet(nn.Module):
         )  # fmt: skip
         self.ppm = PyramidPooling(self.backbone.out_channels, bins=bins)
         channels = head_channels if head_channels is not None else (4 * base_channels if backbone == "small" else 512)
-        channels = _check_int(channels, "head_channels")
+        channels = check_int(channels, "head_channels")
         self.head = nn.Sequential(
             *_conv_bn_relu(self.ppm.out_channels, channels), nn.Dropout(dropout), nn.Conv2d(channels, num_classes, 1)
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_images(x, self.in_channels)
+        check_images(x, self.in_channels, module=self)
         _, features = self.backbone(x)  # (N, C_b, ⌈H/os⌉, ⌈W/os⌉)
         scores = self.head(self.ppm(features))  # (N, 2·C_b, ...) -> (N, K, ⌈H/os⌉, ⌈W/os⌉)
         return _resize(scores, x.shape[-2:])  # (N, K, H, W)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
+from seglib._checks import check_images
+
 __all__ = [
     "conv_output_size",
     "conv_matrix",
@@ -45,10 +47,7 @@ def _pair(value: IntPair, name: str, *, minimum: int) -> tuple[int, int]:
 
 
 def _check_images(x: Tensor, name: str = "x") -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(x.shape)}")
+    check_images(x, name=name, floating=False, min_batch=0)  # any dtype, like the built-ins; H, W >= 1
 
 
 def _check_scale(scale: int) -> int:
@@ -60,8 +59,8 @@ def _check_scale(scale: int) -> int:
 def _check_weight(weight: Tensor) -> None:
     if not isinstance(weight, Tensor):
         raise TypeError(f"weight must be a torch.Tensor of shape (C_out, C_in, kH, kW), got {type(weight).__name__}")
-    if weight.dim() != 4:
-        raise ValueError(f"weight must have shape (C_out, C_in, kH, kW), got shape {tuple(weight.shape)}")
+    if weight.dim() != 4 or weight.shape[2] == 0 or weight.shape[3] == 0:
+        raise ValueError(f"weight must have shape (C_out, C_in, kH, kW) with kH, kW >= 1, got shape {tuple(weight.shape)}")
 
 
 def conv_output_size(

@@ -26,3 +26,22 @@ def test_unet_benchmark_reports_and_judges_the_threshold():
 def test_sliding_window_benchmark_runs():
     run = _bench("sliding_window.py", "--size", "20", "24", "--patch-size", "8", "--channels", "4", "--hidden", "8", "--repeats", "1", "--threads", "1")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_confusion_matrix_benchmark_compares_with_torchmetrics_and_judges_the_goals():
+    tiny = ("--size", "32", "64", "--repeats", "2", "--threads", "1")
+    run = _bench("confusion_matrix.py", *tiny, "--max-vs-torchmetrics", "100", "--max-vs-copy", "1000000")
+    assert run.returncode == 0 and "PASS" in run.stdout, run.stdout + run.stderr
+    assert "seglib / torchmetrics" in run.stdout and "seglib / copy" in run.stdout
+    # Goals nothing can reach fail, with exit status 1.
+    run = _bench("confusion_matrix.py", *tiny, "--max-vs-torchmetrics", "0")
+    assert run.returncode == 1 and "FAIL" in run.stdout, run.stdout + run.stderr
+
+
+def test_validation_overhead_benchmark_runs():
+    tiny = ("--size", "16", "--batch", "1", "--label-size", "32", "64", "--repeats", "1", "--threads", "1")
+    run = _bench("validation_overhead.py", *tiny, "--max-overhead", "1000")
+    assert run.returncode == 0 and "PASS" in run.stdout, run.stdout + run.stderr
+    assert "checks per forward" in run.stdout and "metric update" in run.stdout
+    run = _bench("validation_overhead.py", *tiny, "--max-overhead", "0")
+    assert run.returncode == 1 and "FAIL" in run.stdout, run.stdout + run.stderr

@@ -390,7 +390,7 @@ def test_predict_is_batched_eval_mode_softmax():
     "images, kwargs, error, match",
     [
         (torch.randn(2, 9, 7), {}, ValueError, r"\(N, C, H, W\)"),
-        (torch.zeros(1, 2, 4, 4, dtype=torch.long), {}, ValueError, "floating point"),
+        (torch.zeros(1, 2, 4, 4, dtype=torch.long), {}, TypeError, "floating-point"),
         ([[1.0]], {}, TypeError, "torch.Tensor"),
         (torch.randn(1, 2, 4, 4), {"batch_size": 0}, ValueError, "batch_size"),
     ],

@@ -292,7 +292,6 @@ T = torch.tensor([[0, 1], [2, 1]])
         (T, torch.tensor([[0, 1], [-1, 1]]), 3, 255, r"label -1.*\[0, 3\) or ignore_index=255"),
         (torch.tensor([[0, 1], [5, 1]]), T, 3, None, r"pred contains label 5.*\[0, 3\)"),
         (T, T, 0, None, r"num_classes must be an int >= 1, got 0"),
-        (T, T, 2.0, None, r"num_classes must be an int >= 1"),
         (torch.zeros(2, 4, 2), T, 3, None, r"logits.*\(N, num_classes, \.\.\.\) = \(2, 3, 2\)"),
         (T, T, 3, 1.5, r"ignore_index must be an int or None"),
     ],
@@ -301,6 +300,11 @@ def test_bad_inputs_raise(pred, target, num_classes, ignore_index, match):
     """Each bad input raises ValueError with a message naming what was expected."""
     with pytest.raises(ValueError, match=match):
         confusion_matrix(pred, target, num_classes, ignore_index=ignore_index)
+
+
+def test_a_num_classes_that_is_no_int_is_a_type_error():
+    with pytest.raises(TypeError, match=r"num_classes must be an int >= 1, got 2.0"):
+        confusion_matrix(T, T, 2.0)
 
 
 def test_bad_inputs_raise_in_class_form():

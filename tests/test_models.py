@@ -474,8 +474,8 @@ def test_pyramid_pooling_concatenates_four_bins():
     [
         (lambda: UNet(1, 2, padding="full"), ValueError, "padding must be one of 'same', 'valid'"),
         (lambda: UNet(1, 2, upsampling="nearest"), ValueError, "upsampling must be one of"),
-        (lambda: UNet(1, 2, depth=0), ValueError, "depth must be >= 1"),
-        (lambda: UNet(0, 2), ValueError, "in_channels must be >= 1"),
+        (lambda: UNet(1, 2, depth=0), ValueError, "depth must be an int >= 1"),
+        (lambda: UNet(0, 2), ValueError, "in_channels must be an int >= 1"),
         (lambda: UNet(1, "2"), TypeError, "num_classes must be an int"),
         (lambda: FCN(3, 2, variant="4s"), ValueError, "variant must be one of"),
         (lambda: FCN(3, 2, variant="8s", convs_per_stage=(1, 1)), ValueError, "at least 3 stages"),
