@@ -18,6 +18,7 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 
 from seglib import zoo
 from seglib.data import SHIPPED_DATA, CamVid, ISBIMembrane
+from seglib.engine import flip_tta
 
 SHARED = Path(os.environ.get("SEGLIB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CAMVID_MODELS = ["fcn8s-camvid", "segnet-camvid", "unet-camvid", "deeplabv3plus-camvid"]
@@ -93,7 +94,8 @@ def test_zoo_checkpoint_reproduces_its_card(name):
     preds, targets = [], []
     with torch.no_grad():
         for image, mask in DataLoader(held_out, batch_size=1):
-            preds.append(model(image).argmax(1))
+            scores = flip_tta(model, image, vertical=True) if zoo.recipe(name).tta else model(image)
+            preds.append(scores.argmax(1))
             targets.append(mask)
     preds, targets = torch.cat(preds), torch.cat(targets)
     miou = multiclass_jaccard_index(preds, targets, num_classes, average="macro", ignore_index=255)
