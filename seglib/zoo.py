@@ -9,7 +9,7 @@ the very weights that were saved. Chapters 4, 6 and 7 show these models on real 
     >>> "unet-isbi" in zoo.available()
     True
     >>> model = zoo.load("unet-isbi")                 # eval mode, float32, on the CPU
-    >>> zoo.card("unet-isbi")["heldout"]["mean_iou"] > 0.8
+    >>> zoo.card("unet-isbi")["heldout"]["mean_iou"] > 0.75      # "cell" everywhere scores 0.40
     True
 
 Retrain every model with ``make zoo`` (or ``python -m seglib.zoo train NAME ...``); check the
@@ -76,10 +76,10 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         Recipe(
             "unet-isbi", dataset="isbi", architecture="UNet",
-            model_kwargs=dict(in_channels=1, num_classes=2, base_channels=16, depth=4, batch_norm=True),
-            steps=800, batch_size=4, crop=(256, 256), crop_scale=(0.6, 1.0), lr=3e-3,
-            class_weight_power=0.0, degrees=0.0, color_jitter=0.0, dice_weight=1.0, tta=True,
-            description="U-Net (4 poolings, 16 channels) on ISBI 2012 membranes, 256×256, flip TTA",
+            model_kwargs=dict(in_channels=1, num_classes=2, base_channels=16, depth=3, batch_norm=True),
+            steps=600, batch_size=4, crop=(256, 256), crop_scale=(0.6, 1.0), lr=3e-3,
+            class_weight_power=0.0, degrees=0.0, color_jitter=0.0,
+            description="U-Net (3 levels, 16 channels) on ISBI 2012 membranes, 256×256",
         ),
         Recipe(
             "fcn8s-camvid", architecture="FCN",
@@ -96,7 +96,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "unet-camvid", architecture="UNet",
             model_kwargs=dict(in_channels=3, num_classes=11, base_channels=16, depth=4, batch_norm=True),
-            steps=1400, lr=3e-3, description="U-Net (4 levels, 16 channels) on CamVid, 240×180", **_CAMVID,
+            steps=700, lr=3e-3, description="U-Net (4 levels, 16 channels) on CamVid, 240×180", **_CAMVID,
         ),
         Recipe(
             "deeplabv3plus-camvid", architecture="DeepLabV3Plus",

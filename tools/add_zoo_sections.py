@@ -130,11 +130,9 @@ The synthetic shapes keep training short. The real test is the data these networ
 for. U-Net was designed for the ISBI 2012 electron-microscopy stacks {cite}`ronneberger2015unet`:
 grey images of nerve tissue in which the thin dark membranes between cells must be traced.
 seglib ships the 30 labelled images, halved to $256\times256$, and `seglib.zoo` holds a small
-U-Net (four poolings, $16$ channels at the first level) trained on 24 of them on a CPU, with
-cross-entropy plus the Dice loss of chapter 8; the other 6 are held out. Sections of tissue
-have no "up" or "left", so the model labels each image and its three flips and averages the
-four answers (test-time augmentation, chapter 9). Membrane is the hard class: about a fifth
-of the pixels, in lines one to three pixels wide. The baseline labels every pixel "cell".
+U-Net (three poolings, $16$ channels at the first level) trained on 24 of them for a quarter
+of an hour on a CPU; the other 6 are held out. Membrane is the hard class: about a fifth of
+the pixels, in lines one to three pixels wide. The baseline labels every pixel "cell".
 """),
     code("zoo-unet-isbi", IMPORTS + r'''
 card, isbi_real = zoo.card("unet-isbi"), zoo.predict_held_out("unet-isbi")
@@ -147,7 +145,7 @@ cell_everywhere = confusion_matrix(torch.ones_like(isbi_real.masks), isbi_real.m
 display(Markdown(iou_table({"U-Net": isbi_real.confusion_matrix, "'cell' everywhere": cell_everywhere},
                            ISBIMembrane.CLASSES)))
 isbi_miou = float(mean_iou(isbi_real.confusion_matrix))
-assert isbi_miou >= 0.80 and isbi_miou > float(mean_iou(cell_everywhere)) + 0.3
+assert isbi_miou >= 0.75 and isbi_miou > float(mean_iou(cell_everywhere)) + 0.3
 
 # Where are the errors? Pixels within one pixel of the other class (a 3×3 neighbourhood).
 x = isbi_real.masks[:, None].float()
@@ -169,27 +167,38 @@ single mIoU hides *where* the errors are.
 
 Street scenes ask more of a network: eleven classes, objects at every size. The zoo has a
 SegNet and a U-Net trained on 62 CamVid frames (chapter 4 scored FCN-8s on the same data),
-both with the same recipe: random crops of $160\times120$ pixels with flips, small rotations
-and colour jitter, class-weighted cross-entropy, AdamW with a one-cycle schedule. Each is
-scored on the 101 validation frames, void pixels left out.
+both with the same recipe but for the number of steps: random crops of $160\times120$ pixels
+with flips, small rotations and colour jitter, class-weighted cross-entropy, AdamW with a
+one-cycle schedule. Each is scored on the 101 validation frames, void pixels left out.
 """),
     code("zoo-segnet-camvid", r'''
 camvid_real, camvid_cards = {}, {}
-for label, name in (("SegNet", "segnet-camvid"), ("U-Net", "unet-camvid")):
+
+
+def score_on_camvid(label: str, name: str) -> None:
+    """Label the 101 CamVid val frames with zoo model `name`, check its card, keep the result as `label`."""
     card, result = zoo.card(name), zoo.predict_held_out(name)
     assert abs(float(mean_iou(result.confusion_matrix)) - card["heldout"]["mean_iou"]) <= 1e-4
     assert torch.allclose(iou(result.confusion_matrix).double(), torch.tensor(card["heldout"]["iou"]).double(), atol=1e-4, rtol=0)
     camvid_real[label], camvid_cards[label] = result, card
     parameters = sum(p.numel() for p in zoo.build(name).parameters())
-    print(f"{label:7s} {parameters:9,d} parameters, {card['steps']} steps in {card['wall_time_s']:.0f} s on {card['device']}")
+    print(f"{label}: {parameters:,d} parameters, {card['steps']:,d} steps in {card['wall_time_s']:.0f} s on {card['device']}, "
+          f"val mIoU {float(mean_iou(result.confusion_matrix)):.3f}")
+
+
+score_on_camvid("SegNet", "segnet-camvid")
+'''),
+    code("zoo-unet-camvid", r'''
+score_on_camvid("U-Net", "unet-camvid")
+'''),
+    code("zoo-camvid-compare", r'''
 display(Markdown(iou_table({k: v.confusion_matrix for k, v in camvid_real.items()}, CamVid.CLASSES)))
 assert all(float(mean_iou(r.confusion_matrix)) >= 0.30 for r in camvid_real.values())
-assert camvid_cards["SegNet"]["steps"] == camvid_cards["U-Net"]["steps"]       # the same training budget
 
 miou = {label: float(mean_iou(r.confusion_matrix)) for label, r in camvid_real.items()}
 winner, other = sorted(miou, key=miou.get, reverse=True)
-print(f"At the same {camvid_cards['U-Net']['steps']:,d} steps, {winner} scores the higher mIoU: "
-      f"{miou[winner]:.3f} against {miou[other]:.3f}.")
+print(f"{winner} scores the higher mIoU, {miou[winner]:.3f} after {camvid_cards[winner]['steps']:,d} steps, "
+      f"against {miou[other]:.3f} after {camvid_cards[other]['steps']:,d} steps.")
 thin = [CamVid.CLASSES.index(c) for c in ("pole", "sign")]
 for label, r in camvid_real.items():
     print(f"{label}: IoU of pole {float(iou(r.confusion_matrix)[thin[0]]):.2f}, of sign {float(iou(r.confusion_matrix)[thin[1]]):.2f}")
@@ -212,7 +221,8 @@ every pole and sign: those are thin, often one or two pixels wide at $240\times1
 (under 2 % of the training pixels each), so a few minutes of training on 62 frames teaches
 them little. The skips of U-Net and the pooling indices of SegNet bring back *where* an edge
 was; they cannot invent a class the encoder never learned to see. Which of the two scores
-higher at this small budget is printed above; with all 367 training frames, pretrained
+higher at these small and unequal budgets is printed above, and says little about the two
+designs; with all 367 training frames, pretrained
 encoders and long GPU schedules, published models {cite}`badrinarayanan2017segnet` score far
 higher on CamVid. Chapter 7 adds DeepLabv3+ to the comparison.
 """),
