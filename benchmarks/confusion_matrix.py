@@ -19,21 +19,13 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
-import time
 
 import torch
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from seglib.metrics import confusion_matrix
+from _timing import best_time  # benchmarks/_timing.py: the best of several runs
 
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def fresh_memory_for_large_tensors() -> bool:

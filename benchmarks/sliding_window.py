@@ -11,20 +11,12 @@ every pixel. Times are the best of `--repeats` runs after one warm-up run on a s
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from seglib.models import PatchClassifier, SlidingWindowSegmenter
+from _timing import best_time  # benchmarks/_timing.py: the best of several runs
 
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

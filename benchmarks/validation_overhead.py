@@ -22,7 +22,6 @@ that number and the metric's are judged against `--max-overhead` (exit status 1 
 from __future__ import annotations
 
 import argparse
-import time
 from unittest import mock
 
 import torch
@@ -31,16 +30,8 @@ import seglib._checks
 import seglib.models
 from seglib.metrics import ConfusionMatrix
 from seglib.models import DeepLabV3Plus, UNet
+from _timing import best_time  # benchmarks/_timing.py: the best of several runs
 
-
-def best_time(fn, repeats: int, number: int = 1) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - start) / number)
-    return min(times)
 
 
 def main() -> None:
