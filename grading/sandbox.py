@@ -21,14 +21,15 @@ under `bwrap` (Debian's `bubblewrap`), so that the student's code
 output of the student's code capped at `max_output_chars` as it arrives (a 200 MB print does not
 reach the notebook, the grader's memory or the feedback page). nbgrader_config.py puts it in
 place of `Execute`. Where `bwrap` cannot run, the kernel refuses to start unless
-`SandboxedKernelManager.unsafe_no_sandbox` is set (`python -m grading autograde --unsafe-no-sandbox`),
-and then says so in the notebook it grades, which `grading.autograde` reports.
+`SandboxedKernelManager.unsafe_no_sandbox` is set (`python -m grading autograde --unsafe-no-sandbox`
+sets it, and then the report says so for every student graded that way).
 """
 
 from __future__ import annotations
 
 import fcntl
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -39,15 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
+from grading.verdict import Evidence
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
-__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_problem", "UNSAFE_ENV", "UNSAFE_NOTE", "UID_RANGE"]
+__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_problem", "UNSAFE_ENV", "VERDICT_ENV", "UID_RANGE"]
 
 # `python -m grading autograde --unsafe-no-sandbox` sets this for the nbgrader run it starts.
 UNSAFE_ENV = "GRADING_UNSAFE_NO_SANDBOX"
-# Written into the graded notebook's metadata when the kernel ran without the sandbox.
-UNSAFE_NOTE = "graded WITHOUT the sandbox (--unsafe-no-sandbox): the student's code could read and change the course"
+# `python -m grading autograde` names a file here; test cells without evidence are written to it.
+VERDICT_ENV = "GRADING_VERDICT_FILE"
 # Host uids given to sandboxed kernels when the grader runs as root: one per kernel at a time.
 UID_RANGE = range(61000, 61000 + 512)
 _LOCKS = Path(tempfile.gettempdir()) / "grading-sandbox-uids"
@@ -162,7 +164,11 @@ class SandboxedKernelManager(AsyncKernelManager):
                 args += ["--symlink", os.readlink(target), str(target)]
             elif target.is_dir():
                 args += ["--ro-bind", str(target), str(target)]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--perms", "1777", "--tmpfs", "/tmp"]
+        for device in sorted(Path("/dev").glob("nvidia*")):  # a GPU, where the grading machine has one
+            args += ["--dev-bind", str(device), str(device)]
+        if Path("/dev/nvidiactl").exists():
+            args += ["--ro-bind", "/sys", "/sys"]
         seglib = _seglib_dir()
         readable = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent}
         readable |= {Path(p).resolve() for p in self.read_only_paths}
@@ -229,12 +235,31 @@ class SandboxedExecute(Execute):
         super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):  # type: ignore[no-untyped-def]
+        """Run the notebook; then fail (and report) every test cell without evidence it ran (grading/verdict.py)."""
         self._kept: dict[int, int] = {}
-        unsafe = sandbox_problem() is not None  # the kernel manager refuses unless told otherwise
-        nb, resources = super().preprocess(nb, resources, km=km)
-        if unsafe:
-            nb.metadata.setdefault("grading", {})["unsafe"] = UNSAFE_NOTE
+        self._evidence = Evidence(nb)
+        self._evidence.instrument(nb)
+        try:
+            nb, resources = super().preprocess(nb, resources, km=km)
+        finally:
+            problems = self._evidence.judge(nb)
+        if problems:
+            self.log.warning("test cells without evidence: %s", problems)
+            report = os.environ.get(VERDICT_ENV)
+            if report:
+                name = str((resources or {}).get("unique_key", "notebook"))
+                with open(report, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"notebook": name, "problems": problems}) + "\n")
         return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):  # type: ignore[no-untyped-def]
+        if cell.cell_type == "code":
+            for code in self._evidence.code_before(index):
+                # Silent: no output, no history entry, not in `In`.
+                reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
+                if not reply or reply["content"].get("status") != "ok":  # the test cells then show no evidence
+                    self.log.warning("the grader's own code failed in the kernel: %s", (reply or {}).get("content"))
+        return super().preprocess_cell(cell, resources, index)
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         """Keep at most `max_output_chars` characters of a cell's output, counted over all its outputs."""
