@@ -41,7 +41,7 @@ def __grading_install(_name):
 
     def ids(obj):
         try:
-            return {k: id(v) for k, v in vars(obj).items() if k.strip("_") and k not in ("input", "raw_input") and not k.startswith(("_i", "_grading_", "_o", "_d"))}
+            return {k: v for k, v in vars(obj).items() if k.strip("_") and k not in ("input", "raw_input") and not k.startswith(("_i", "_grading_", "_o", "_d"))}
         except TypeError:
             return {}
 
@@ -62,8 +62,17 @@ def __grading_install(_name):
                 f["module " + module] = ids(sys.modules[module])
         if "torch" in sys.modules:
             f["torch.Tensor"] = ids(sys.modules["torch"].Tensor)
-        f["names"] = {n: id(shell.user_ns.get(n)) for n in names}
+        f["names"] = {n: shell.user_ns.get(n) for n in names}
         return f
+
+    missing = object()
+
+    def same(was, now):
+        if was is now or (type(was) is int and type(now) is int and was == now):
+            return True
+        # torch wraps some of its functions when a submodule is first imported (torch._dynamo wraps
+        # torch.manual_seed): the wrapper is torch's own, around the same function.
+        return getattr(now, "__wrapped__", None) is was and str(getattr(now, "__module__", "")).startswith("torch")
 
     def capture(names):
         state["names"] = [n for n in names if n in shell.user_ns]
@@ -80,7 +89,7 @@ def __grading_install(_name):
             now = after.get(part, {})
             strict = part in ("shell", "input transformers", "event callbacks", "sys hooks", "names")
             keys = set(was) | set(now) if strict else set(was)
-            changed += [f"{part}: {k}" for k in sorted(keys) if was.get(k) != now.get(k)]
+            changed += [f"{part}: {k}" for k in sorted(keys) if not same(was.get(k, missing), now.get(k, missing))]
         sys.stdout.write("\n" + nonce + " " + ("ok" if not changed else "changed " + "; ".join(changed[:8])) + "\n")  # one write: one piece
         sys.stdout.flush()
 
@@ -163,7 +172,7 @@ class Evidence:
                     for line in [line for line in output.text.split("\n") if nonce in line]:
                         verdicts.append(line.split(nonce, 1)[1].strip())
                         # The probe wrote "\n<nonce> <verdict>\n": take that out, and nothing else.
-                        text = output.text.replace("\n" + line + "\n", "\n", 1)
+                        text = output.text.replace("\n" + line + "\n", "", 1)
                         output.text = text if text != output.text else output.text.replace(line, "", 1)
                     if not output.text.strip():
                         continue

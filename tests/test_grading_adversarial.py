@@ -106,6 +106,9 @@ for _root in _roots:
             print('sqlite', type(e).__name__)
 """
 
+# After the tests ran, IPython's `In` holds them, hidden ones included.
+ENCODED_HIDDEN = "print('\\n'.join(In)[::-1])\n"
+
 WRITE_GRADEBOOK = FIND_ROOT + """
 for _root in _roots:
     try:
@@ -323,6 +326,7 @@ def attacked(tmp_path_factory):
         "h03_partial": ({NOTEBOOK: notebook_file(completed(release, solution, only=("ps2_nearest_upsample", "ps2_bed_of_nails")))}, None),
         "r1_read_solutions": (attack(READ_SOLUTIONS), 0.0),
         "r2_read_gradebook": (attack(READ_GRADEBOOK), 0.0),
+        "r3_encoded_hidden": ({NOTEBOOK: notebook_file(with_cell_after(release, "ps2_conv_transpose_hidden", ENCODED_HIDDEN))}, 0.0),
         "w1_write_gradebook": (attack(WRITE_GRADEBOOK), 0.0),
         "w2_write_others": (attack(WRITE_OTHERS), 0.0),
         "w3_write_course": (attack(WRITE_COURSE), 0.0),
@@ -442,9 +446,9 @@ def test_grading_log_holds_only_the_graders_lines(attacked):
     assert not any(e.get("points") == 25 and e["student"] == "h02_untouched" for e in events)
 
 
-def _everything_students_see(attacked) -> str:
+def _everything_in(attacked, *folders: str) -> str:
     texts = []
-    for folder in ("autograded", "feedback"):
+    for folder in folders:
         for path in (attacked["dir"] / folder).rglob("*"):
             if path.is_file() and path.suffix in (".ipynb", ".html"):
                 texts.append(path.read_text(errors="replace"))
@@ -452,16 +456,22 @@ def _everything_students_see(attacked) -> str:
 
 
 def test_no_secret_reaches_a_notebook_or_feedback_page(attacked):
-    seen = _everything_students_see(attacked)
-    raw = (attacked["dir"] / "gradebook.db").read_bytes()
+    """Nothing from solutions/ or the gradebook reaches even the autograded notebooks (the kernel
+    never sees them), and no hidden test reaches a feedback page, however it is encoded."""
     import base64
 
-    assert base64.b64encode(raw[:64]).decode()[::-1][:40] not in seen  # the gradebook's first bytes
+    kernel_saw = _everything_in(attacked, "autograded", "feedback")
+    raw = (attacked["dir"] / "gradebook.db").read_bytes()
+    assert base64.b64encode(raw[:64]).decode()[::-1][:40] not in kernel_saw  # the gradebook's first bytes
     solution = (attacked["dir"] / "solutions" / ASSIGNMENT / NOTEBOOK).read_text()
-    secret_lines = [line.strip() for line in solution.splitlines() if "BEGIN HIDDEN TESTS" in line or "BEGIN SOLUTION" in line]
-    assert secret_lines
-    for line in secret_lines:
-        assert line[::-1] not in seen
+    assert "### BEGIN SOLUTION"[::-1] not in kernel_saw
+    # The hidden tests ran in the kernel, so the autograded notebook of r3 shows them reversed;
+    # the oracle has teeth. Its feedback must not.
+    hidden = [line.strip() for line in solution.splitlines() if len(line.strip()) > 30 and "assert" in line]
+    assert "### BEGIN HIDDEN TESTS"[::-1] in (attacked["dir"] / "autograded" / "r3_encoded_hidden" / ASSIGNMENT / NOTEBOOK).read_text()
+    students_see = _everything_in(attacked, "feedback")
+    assert "### BEGIN HIDDEN TESTS"[::-1] not in students_see
+    assert hidden and not [line for line in hidden if json.dumps(line[::-1])[1:-1][:40] in students_see]
 
 
 def test_no_network_and_no_process_outlives_its_run(attacked):
