@@ -13,7 +13,9 @@ proof instead:
   and whether anything in the snapshot changed since;
 * after the run, a test cell without an error must show its nonce, with nothing changed. One that
   does not gets an error output (so it earns no points) and a reason, and the submission is marked
-  CHECK in the report. The statement and its output are removed from the graded notebook.
+  CHECK in the report. A course variable the student reassigned (`classifier = ...`) only marks it
+  CHECK: an honest student may do that. The statement and its output are removed from the
+  graded notebook.
 
 This is evidence, not proof: a student who studies this checker can still forge it from inside the
 kernel (everything there is theirs). The sandbox bounds what such a student can reach: their own
@@ -62,7 +64,12 @@ def __grading_install(_name):
                 f["module " + module] = ids(sys.modules[module])
         if "torch" in sys.modules:
             f["torch.Tensor"] = ids(sys.modules["torch"].Tensor)
-        f["names"] = {n: shell.user_ns.get(n) for n in names}
+        # The course's tools (modules, torch's and seglib's functions and classes) must stay as they
+        # were; a course variable (`classifier`) that the student reassigns is only worth a look.
+        tools = {n for n in names if type(state["objects"].get(n)).__name__ == "module"
+                 or str(getattr(state["objects"].get(n), "__module__", "")).startswith(("torch", "seglib"))}
+        f["names"] = {n: shell.user_ns.get(n) for n in names if n in tools}
+        f["course variables"] = {n: shell.user_ns.get(n) for n in names if n not in tools}
         return f
 
     missing = object()
@@ -76,6 +83,7 @@ def __grading_install(_name):
 
     def capture(names):
         state["names"] = [n for n in names if n in shell.user_ns]
+        state["objects"] = {n: shell.user_ns[n] for n in state["names"]}
         state["before"] = fingerprint(state["names"])
 
     def probe(nonce):
@@ -87,7 +95,7 @@ def __grading_install(_name):
         changed = []
         for part, was in before.items():
             now = after.get(part, {})
-            strict = part in ("shell", "input transformers", "event callbacks", "sys hooks", "names")
+            strict = part in ("shell", "input transformers", "event callbacks", "sys hooks", "names", "course variables")
             keys = set(was) | set(now) if strict else set(was)
             changed += [f"{part}: {k}" for k in sorted(keys) if not same(was.get(k, missing), now.get(k, missing))]
         sys.stdout.write("\n" + nonce + " " + ("ok" if not changed else "changed " + "; ".join(changed[:8])) + "\n")  # one write: one piece
@@ -184,7 +192,11 @@ class Evidence:
             if not verdicts:
                 why = "left no evidence of running to its end: something suppressed it (an input transformer, a replaced run_cell, redirected output)"
             elif verdicts != ["ok"]:
-                why = "ran after the student's code " + "; ".join(v for v in verdicts if v != "ok")[:400]
+                changes = "; ".join(v for v in verdicts if v != "ok")
+                why = "ran after the student's code " + changes[:400]
+                if all(c.strip().startswith("course variables") for c in changes.removeprefix("changed").split(";")):
+                    problems.append(f"test cell {grade_id} {why} (scored as nbgrader found it; look at the notebook)")
+                    continue
             else:
                 continue
             problems.append(f"test cell {grade_id} {why}")

@@ -137,3 +137,12 @@ def test_grading_log_skips_lines_that_are_not_events(tmp_path):
     with open(course.log_path, "a") as f:
         f.write('not json\n[1, 2]\n{"kind": "autograde"}\n{"time": 1, "kind": "x", "assignment": "a1", "student": "bob"}\n')
     assert [e["student"] for e in course.events()] == ["alice"]
+
+
+def test_evidence_only_flags_a_reassigned_course_variable():
+    nb = _notebook(("x = 1", {"grade_id": "answer", "solution": True}), ("assert x", {"grade_id": "t", "grade": True, "points": 1}))
+    evidence = Evidence(nb)
+    evidence.instrument(nb)
+    nb.cells[1].outputs = [_stream(f"\n{evidence.tests[1]} changed course variables: classifier\n")]
+    assert evidence.judge(nb) == ["test cell t ran after the student's code changed course variables: classifier (scored as nbgrader found it; look at the notebook)"]
+    assert nb.cells[1].outputs == []
