@@ -36,7 +36,7 @@ __all__ = ["Evidence", "PROLOGUE"]
 # functions the grader calls, reachable only through a name the grader chooses for each notebook.
 PROLOGUE = r'''
 def __grading_install(_name):
-    import builtins, sys
+    import builtins, sys, types
     from IPython import get_ipython
     shell = get_ipython()
     state = {}
@@ -66,8 +66,12 @@ def __grading_install(_name):
             f["torch.Tensor"] = ids(sys.modules["torch"].Tensor)
         # The course's tools (modules, torch's and seglib's functions and classes) must stay as they
         # were; a course variable (`classifier`) that the student reassigns is only worth a look.
-        tools = {n for n in names if type(state["objects"].get(n)).__name__ == "module"
-                 or str(getattr(state["objects"].get(n), "__module__", "")).startswith(("torch", "seglib"))}
+        def tool(obj):
+            if isinstance(obj, types.ModuleType):
+                return True
+            return isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)) and str(getattr(obj, "__module__", "")).startswith(("torch", "seglib"))
+
+        tools = {n for n in names if tool(state["objects"].get(n))}
         f["names"] = {n: shell.user_ns.get(n) for n in names if n in tools}
         f["course variables"] = {n: shell.user_ns.get(n) for n in names if n not in tools}
         return f
