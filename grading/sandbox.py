@@ -208,6 +208,9 @@ class SandboxedKernelManager(AsyncKernelManager):
             if not restart:
                 self._release()
 
+    # AsyncKernelManager binds its base class's coroutine to this name: point it at the one above.
+    shutdown_kernel = _async_shutdown_kernel
+
     def _release(self) -> None:
         if self._uid is not None:  # no process of the uid may outlive the kernel (PID namespace aside)
             subprocess.run(["pkill", "-KILL", "-U", str(self._uid)], capture_output=True)
