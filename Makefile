@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # pytest workers for the slow notebook and grading tests
 JOBS   ?= 2
 
-.PHONY: help install book test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium test-browser vendor-js
+.PHONY: help install book test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium sandbox test-browser vendor-js
 
 help:
 	@echo "make book   build the book (executing every chapter) into _build/html"
@@ -43,7 +43,7 @@ test-unit: $(STAMP)
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS) --dist loadfile
 
-test-grading: $(STAMP)
+test-grading: $(STAMP) sandbox
 	$(BIN)/python -m pytest -m grading tests -n $(JOBS) --dist loadgroup
 
 ASSIGNMENT ?= $(notdir $(wildcard solutions/*))
@@ -53,7 +53,7 @@ release: $(STAMP)
 # The instructor's grading flow for received submissions (see README, "Instructors").
 # Intake's exit status is ignored: its table names the submissions it could not fix, and the
 # report lists them again.
-grade: $(STAMP)
+grade: $(STAMP) sandbox
 	for a in $(ASSIGNMENT); do \
 	  $(BIN)/python -m grading intake $$a; \
 	  $(BIN)/python -m grading autograde $$a --feedback; \
@@ -84,6 +84,12 @@ zoo: $(STAMP)
 # would download a browser of its own. Elsewhere, point CHROMIUM at a Chromium or Chrome.
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Students' code is autograded inside a bubblewrap sandbox (grading/sandbox.py): Debian's
+# bubblewrap package. Elsewhere install bubblewrap with the system's package manager.
+sandbox:
+	@if command -v bwrap >/dev/null; then echo "bubblewrap: $$(command -v bwrap)"; else \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y bubblewrap; fi
 
 chromium:
 	@if [ -n "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; else \

@@ -48,8 +48,9 @@ from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from grading.feedback import HideHiddenTests
+    from grading.sandbox import SandboxedExecute
 except ImportError as error:  # copied without grading/ beside it, and not run by `python -m grading`
-    _why = f"grading/feedback.py cannot be imported next to {__file__} ({error})"
+    _why = f"grading/ cannot be imported next to {__file__} ({error})"
 
     class HideHiddenTests(NbGraderPreprocessor):
         """Stands in for grading.feedback.HideHiddenTests: refuses to write feedback at all."""
@@ -57,5 +58,21 @@ except ImportError as error:  # copied without grading/ beside it, and not run b
         def preprocess(self, nb, resources):
             raise RuntimeError(f"refusing to write feedback that would show hidden tests: {_why}")
 
+    class SandboxedExecute(NbGraderPreprocessor):
+        """Stands in for grading.sandbox.SandboxedExecute: refuses to run student code at all."""
+
+        def preprocess(self, nb, resources):
+            raise RuntimeError(f"refusing to run student code outside the sandbox: {_why}")
+
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# Student code runs in a bubblewrap sandbox (grading/sandbox.py): nbgrader's own Execute is
+# replaced by one whose kernel sees only the student's working copy, as an unprivileged user,
+# without network, with limits, and whose output is capped as it arrives.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+]

@@ -4,11 +4,14 @@
     python -m grading autograde ps2_upsampling --feedback      # grade each student, write feedback
     python -m grading autograde ps2_upsampling --student alice  # one student (regrade)
     python -m grading autograde ps2_upsampling --Execute.timeout=60   # other options go to nbgrader
+    python -m grading autograde ps2_upsampling --unsafe-no-sandbox    # no bubblewrap here: see README
     python -m grading report                                   # every student, every assignment; CSV
     python -m grading bundle ../student-repo                   # the public student repository
 
 intake and autograde exit with status 1 when a submission could not be handled; their tables
-name each one and why. Every outcome is logged for `report`.
+name each one and why. Every outcome is logged for `report`. autograde exits with status 2, grading
+nobody further, when the sandbox cannot run (without --unsafe-no-sandbox) or a course file or a
+gradebook test changed (grading/tamper.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grading.autograde import autograde, format_summary, generate_feedback
+from grading.autograde import SandboxError, TamperError, autograde, format_summary, generate_feedback
 from grading.bundle import bundle
 from grading.course import Course
 from grading.intake import format_table, intake
@@ -31,7 +34,12 @@ def _intake(args: argparse.Namespace) -> int:
 
 
 def _autograde(args: argparse.Namespace, nbgrader_args: list[str]) -> int:
-    outcomes = autograde(args.assignment, args.course_dir, args.student, nbgrader_args, jobs=args.jobs)
+    try:
+        outcomes = autograde(args.assignment, args.course_dir, args.student, nbgrader_args, jobs=args.jobs, unsafe=args.unsafe_no_sandbox)
+    except (SandboxError, TamperError) as error:
+        print(f"autograde STOPPED: {error}", file=sys.stderr)
+        print(f"autograde STOPPED: {error}")
+        return 2
     print(format_summary(args.assignment, outcomes))
     status = 1 if any(o.status == "failed" for o in outcomes) else 0
     if args.feedback:
@@ -76,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--feedback", action="store_true", help="generate feedback HTML for graded students")
     grade.add_argument("--jobs", type=int, default=None, help="students graded at once (default: CPUs, at most 4)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true", help="grade even where bubblewrap cannot run: student code can then read and change the course (the report marks every such student CHECK)")
 
     report = commands.add_parser("report", help="points and failures of every student; writes a CSV")
     report.add_argument("assignment", nargs="*", help="default: every assignment")

@@ -28,9 +28,16 @@ from pathlib import Path
 from nbgrader.api import MissingEntry
 
 from grading.course import Course
+from grading.intake import not_regular_files
 from grading.feedback import leaked_lines, meaningful_lines, split_hidden
+from grading.sandbox import UNSAFE_ENV, VERDICT_ENV, sandbox_problem
+from grading.tamper import TamperError, changed_files, gradebook_mismatches, snapshot
 
-__all__ = ["Outcome", "autograde", "generate_feedback", "format_summary"]
+__all__ = ["Outcome", "SandboxError", "TamperError", "autograde", "generate_feedback", "format_summary"]
+
+
+class SandboxError(RuntimeError):
+    """Student code would run without the sandbox, and the instructor did not allow it."""
 
 
 @dataclass
@@ -43,6 +50,7 @@ class Outcome:
     max_score: float | None = None
     problems: list[str] = field(default_factory=list)  # human-readable reasons, empty when clean
     retry: bool = False  # failed only because the gradebook was locked
+    check: bool = False  # a test cell left no evidence that it ran (grading/verdict.py): a person must look
     seconds: float = 0.0  # wall time of this student's `nbgrader autograde` run
 
 
@@ -53,18 +61,19 @@ class Outcome:
 _START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _nbgrader_main(cwd: str, args: list[str], log: str) -> None:
+def _nbgrader_main(cwd: str, args: list[str], log: str, env: dict[str, str]) -> None:
     """In the child: `nbgrader ARGS` in `cwd`, its output (and its kernels') going to the file `log`."""
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
+    os.environ.update(env)  # the forkserver's environment is the one it started with
     os.chdir(cwd)  # where nbgrader_config.py is
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
     NbGraderApp.launch_instance(argv=args)
 
 
-def _nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`nbgrader ARGS` in the course directory, with its exit status and its output as stdout.
 
     The child imports this `grading` package from where this process did: nbgrader_config.py
@@ -73,11 +82,20 @@ def _nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     context.set_forkserver_preload(["nbgrader.apps.nbgraderapp", __name__])
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "nbgrader.log"
-        child = context.Process(target=_nbgrader_main, args=(str(course_dir), list(args), str(log)))
+        child = context.Process(target=_nbgrader_main, args=(str(course_dir), list(args), str(log), env or {}))
         child.start()
         child.join()
-        output = log.read_text(errors="replace") if log.exists() else ""
+        output = _tail(log)
     return subprocess.CompletedProcess(["nbgrader", *args], child.exitcode, stdout=output, stderr="")
+
+
+def _tail(path: Path, limit: int = 1 << 20) -> str:
+    """The last `limit` bytes of a log (a student's output must not fill the grader's memory)."""
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - limit))
+        return f.read().decode(errors="replace")
 
 
 def _failure_reason(log: str) -> str:
@@ -90,6 +108,8 @@ def _failure_reason(log: str) -> str:
         return "a cell ran past the time limit and the kernel did not settle within Execute.iopub_timeout of the interrupt"
     if "NotJSONError" in log or "does not appear to be JSON" in log:
         return "the notebook file is empty or not valid JSON"
+    if "refusing to run student code without the sandbox" in log:
+        return "no sandbox: " + next(line for line in log.splitlines() if "refusing to run student code" in line).split("refusing", 1)[1].strip()[:300]
     if "add_missing_grade_cells" in log or "add_missing_cells" in log:
         return "nbgrader could not put back missing test cells (cell metadata lost?): run `python -m grading intake`"
     if "No notebooks found" in log or "No notebooks were matched" in log:
@@ -105,7 +125,11 @@ def _failure_reason(log: str) -> str:
 def _cell_problems(notebook: Path) -> list[str]:
     """Timed-out graded cells in an autograded notebook, by grade_id."""
     problems = []
-    for cell in json.loads(notebook.read_text())["cells"]:
+    try:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return [f"{notebook.name}: the autograded notebook cannot be read ({type(error).__name__})"]
+    for cell in nb["cells"]:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "(ungraded cell)")
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
@@ -135,17 +159,31 @@ def _register(course: Course, students: Iterable[str]) -> None:
             gradebook.update_or_create_student(student)
 
 
-def _grade_one(course: Course, assignment: str, student: str, extra_args: Sequence[str]) -> Outcome:
+def _grade_one(course: Course, assignment: str, student: str, extra_args: Sequence[str], unsafe: bool = False) -> Outcome:
     """One `nbgrader autograde --student` run; the scores are read later, once no run writes."""
+    try:
+        return _grade_one_unchecked(course, assignment, student, extra_args, unsafe)
+    except Exception as error:  # whatever a submission does, the others are still graded
+        return Outcome(student, "failed", problems=[f"grading this submission crashed the grader: {type(error).__name__}: {str(error)[:300]}"])
+
+
+def _grade_one_unchecked(course: Course, assignment: str, student: str, extra_args: Sequence[str], unsafe: bool) -> Outcome:
+    links = [str(p.relative_to(course.submitted)) for p in not_regular_files(course.submission_dir(student, assignment))]
+    if links:  # nbgrader would copy what a link points to into the kernel's folder
+        return Outcome(student, "failed", problems=[f"the submission holds links or special files ({', '.join(links[:3])}): run `python -m grading intake`, which removes them"])
     start = time.perf_counter()
-    run = _nbgrader(course.root, "autograde", assignment, "--student", student, "--force", *extra_args)
+    with tempfile.TemporaryDirectory() as tmp:
+        verdicts = Path(tmp) / "verdicts.jsonl"  # written by the nbgrader process, never by the kernel
+        env = {VERDICT_ENV: str(verdicts), **({UNSAFE_ENV: "1"} if unsafe else {})}
+        run = _nbgrader(course.root, "autograde", assignment, "--student", student, "--force", *extra_args, env=env)
+        evidence = [p for line in _tail(verdicts).splitlines() for p in json.loads(line)["problems"]]
     seconds = time.perf_counter() - start
     log = run.stdout + run.stderr
     autograded = course.autograded / student / assignment
     if run.returncode != 0 or "Removing failed assignment" in log or not autograded.is_dir():
         return Outcome(student, "failed", problems=[_failure_reason(log)], retry="database is locked" in log, seconds=seconds)
     problems = [p for nb in sorted(autograded.glob("*.ipynb")) for p in _cell_problems(nb)]
-    return Outcome(student, "graded", problems=problems, seconds=seconds)
+    return Outcome(student, "graded", problems=problems + evidence, seconds=seconds, check=bool(evidence))
 
 
 def autograde(
@@ -154,6 +192,7 @@ def autograde(
     students: Iterable[str] | None = None,
     extra_args: Sequence[str] = (),
     jobs: int | None = None,
+    unsafe: bool = False,
 ) -> list[Outcome]:
     """Autograde each student's submission separately; return one `Outcome` per student.
 
@@ -163,20 +202,50 @@ def autograde(
         students: whom to grade; default every student with a submission.
         extra_args: passed to `nbgrader autograde`, e.g. `["--Execute.timeout=60"]`.
         jobs: students graded at the same time; default the number of CPUs, at most 4.
+        unsafe: grade even where the sandbox cannot run (every such student is reported).
+
+    Raises:
+        SandboxError: the sandbox cannot run here and `unsafe` is not set; nothing was graded.
+        TamperError: the gradebook's tests differ from solutions/ before grading, or a course
+            file or gradebook test changed while grading (the outcomes so far are logged first).
     """
     course = Course.load(course_dir)
     students = sorted(students) if students is not None else course.submitted_students(assignment)
     jobs = jobs or min(4, os.cpu_count() or 1)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    problem = sandbox_problem()
+    if problem is not None and not unsafe:
+        raise SandboxError(f"refusing to autograde: {problem}. Install bubblewrap (`make sandbox`) or, on a machine where no student code can do harm, pass --unsafe-no-sandbox")
+    mismatches = gradebook_mismatches(course, assignment)
+    if mismatches:
+        raise TamperError("refusing to autograde: " + "; ".join(mismatches))
     _register(course, students)
+    before = snapshot(course)
+    stop: list[str] = []
+
+    def grade(student: str) -> Outcome | None:
+        if stop:
+            return None
+        outcome = _grade_one(course, assignment, student, extra_args, unsafe)
+        evidence = [f"course file changed: {path}" for path in changed_files(before, course)] + gradebook_mismatches(course, assignment)
+        if evidence:
+            stop.append(f"grading stopped after {student}: " + "; ".join(evidence))
+            outcome.status, outcome.problems = "failed", [*outcome.problems, *evidence]
+        return outcome
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        outcomes = list(pool.map(lambda student: _grade_one(course, assignment, student, extra_args), students))
+        outcomes = [o for o in pool.map(grade, students) if o is not None]
     # A run that lost the race for the gradebook is graded again, alone.
-    outcomes = [_grade_one(course, assignment, o.student, extra_args) if o.retry else o for o in outcomes]
+    if not stop:
+        outcomes = [(grade(o.student) or o) if o.retry else o for o in outcomes]
     for o in outcomes:
         o.score, o.max_score = _scores(course, assignment, o.student)
-        course.log("autograde", assignment, o.student, status=o.status, points=o.score, max_points=o.max_score, problems=o.problems, seconds=round(o.seconds, 1))
+        if problem is not None:
+            o.problems.insert(0, f"graded WITHOUT the sandbox (--unsafe-no-sandbox): {problem}")
+        course.log("autograde", assignment, o.student, status=o.status, points=o.score, max_points=o.max_score, problems=o.problems, seconds=round(o.seconds, 1), unsafe=problem is not None, check=o.check)
+    if stop:
+        raise TamperError(stop[0])
     return outcomes
 
 

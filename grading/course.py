@@ -112,14 +112,16 @@ class Course:
             os.fsync(log.fileno())
 
     def events(self) -> Iterator[dict[str, Any]]:
-        """Every logged event, oldest first (an unreadable line is skipped)."""
+        """Every logged event, oldest first (an unreadable or incomplete line is skipped)."""
         if not self.log_path.is_file():
             return
-        for line in self.log_path.read_text(encoding="utf-8").splitlines():
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                yield json.loads(line)
+                event = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(event, dict) and all(isinstance(event.get(k), str) for k in ("time", "kind", "assignment", "student")):
+                yield event
 
     def latest(self, kind: str) -> dict[tuple[str, str], dict[str, Any]]:
         """The newest event of a kind for each (assignment, student)."""

@@ -11,8 +11,11 @@ region it
 * replaces the cell's outputs: nothing when the cell passed, and when it failed one short error
   naming only the exception type. The message is dropped too, since it usually names the
   values a hidden test used;
-* and, in every cell, replaces any output that quotes a line of a hidden test that no visible
-  cell also has (say, a student's code printing `In`, IPython's record of the cells it ran).
+* in every cell, replaces any output that quotes a line of a hidden test that no visible
+  cell also has (say, a student's code printing `In`, IPython's record of the cells it ran);
+* and withholds the outputs of every cell other than a test that runs after the first hidden
+  test: the student's code could read those tests there (`In`) and print them encoded, which no
+  search for their lines would find.
 
 `leaked_lines` checks a finished HTML page against hidden-test lines; `python -m grading
 autograde --feedback` uses it as a last check and withholds a page that fails it.
@@ -26,7 +29,7 @@ from collections.abc import Iterable
 
 from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
 __all__ = ["HideHiddenTests", "split_hidden", "meaningful_lines", "occurs", "html_text", "leaked_lines"]
 
@@ -95,15 +98,30 @@ class HideHiddenTests(NbGraderPreprocessor):
         help="What a student sees instead of the traceback of a failed hidden test",
     ).tag(config=True)
     min_line_length = Integer(12, help="Only hidden-test lines this long are searched for in other outputs").tag(config=True)
+    withhold_after_hidden = Bool(
+        True,
+        help="Withhold the outputs of every cell but the tests that runs after the first hidden test: the student's code could see those tests and print them encoded",
+    ).tag(config=True)
+    withheld_message = Unicode("[output not shown in feedback: it was printed after hidden tests had run, where the notebook's code could see them]\n").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         self._hidden: set[str] = set()
+        self._had_hidden = [bool(split_hidden(c.source, self.begin_test_delimeter, self.end_test_delimeter)[1]) for c in nb.cells]
         nb, resources = super().preprocess(nb, resources)  # preprocess_cell on every cell
         # Lines a visible cell also has (a visible test's `with unavailable(...)`) give nothing away.
         self._hidden -= meaningful_lines(line for cell in nb.cells for line in cell.source.splitlines())
-        for cell in nb.cells:
+        seen_hidden = False
+        for cell, had_hidden in zip(nb.cells, self._had_hidden):
             if cell.cell_type == "code":
-                cell.outputs = [self._scrub(output) for output in cell.outputs]
+                scrubbed = [self._scrub(output) for output in cell.outputs]
+                is_test = bool((cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade"))
+                if seen_hidden and not is_test and self.withhold_after_hidden:
+                    kept = [o for o, original in zip(scrubbed, cell.outputs) if o is not original]  # the notes _scrub wrote
+                    if len(kept) < len(scrubbed):
+                        kept.append(from_dict({"output_type": "stream", "name": "stdout", "text": self.withheld_message}))
+                    scrubbed = kept
+                cell.outputs = scrubbed
+            seen_hidden = seen_hidden or had_hidden
         return nb, resources
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:

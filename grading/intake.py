@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 from collections import Counter
@@ -32,7 +33,7 @@ from nbformat.notebooknode import NotebookNode
 
 from grading.course import Course
 
-__all__ = ["IntakeResult", "Repair", "intake", "check_submission", "repair_metadata", "format_table", "BACKUP"]
+__all__ = ["IntakeResult", "Repair", "intake", "check_submission", "repair_metadata", "format_table", "not_regular_files", "BACKUP"]
 
 BACKUP = ".intake-original"
 
@@ -66,7 +67,9 @@ class Repair:
 
 
 def _meta(cell: NotebookNode) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    meta = cell.get("metadata", {})
+    meta = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    return meta if isinstance(meta, dict) else {}  # a student's editor may have written anything here
 
 
 def _grade_id(cell: NotebookNode) -> str | None:
@@ -300,9 +303,25 @@ def _backup(folder: Path) -> None:
             shutil.copy2(path, backup / path.name)
 
 
+def not_regular_files(folder: Path) -> list[Path]:
+    """Links, pipes, sockets and devices in a submission folder (links are not followed)."""
+    found = []
+    for directory, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(directory) / name
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                found.append(path)
+    return found
+
+
 def check_submission(folder: Path, student: str, release: dict[str, NotebookNode], fix: bool = True) -> IntakeResult:
     """Check (and, with `fix`, repair) one student's submission folder against the release notebooks."""
     result = IntakeResult(student)
+    for path in not_regular_files(folder):
+        # nbgrader copies what a link points to (the gradebook, say) into the folder the kernel sees.
+        result.actions.append(f"removed {path.relative_to(folder)} ({'a link to ' + os.readlink(path) if path.is_symlink() else 'not a regular file'})")
+        if fix:
+            path.unlink() if not path.is_dir() or path.is_symlink() else shutil.rmtree(path)
     several = len(release) > 1
     notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
     unexpected = [p for p in notebooks if p.stem not in release]
@@ -350,7 +369,10 @@ def intake(course: Course, assignment: str, students: Iterable[str] | None = Non
     for student in students if students is not None else course.submitted_students(assignment):
         folder = course.submission_dir(student, assignment)
         if folder.is_dir():
-            result = check_submission(folder, student, release, fix)
+            try:
+                result = check_submission(folder, student, release, fix)
+            except Exception as error:  # nothing in one submission may stop the others' intake
+                result = IntakeResult(student, problems=[f"intake could not read this submission: {type(error).__name__}: {str(error)[:200]}"])
         else:
             result = IntakeResult(student, problems=[f"nothing submitted (no folder {folder.relative_to(course.root)})"])
         results.append(result)

@@ -100,9 +100,9 @@ def _row(course: Course, assignment: str, student: str, logged: dict, submission
         row.status, row.reasons = "NOT GRADED", [*intake_fixes, "intake changed the submission after it was graded: autograde it again"]
         return row
     row.reasons = [*intake_problems, *(f"autograde: {p}" for p in outcome.get("problems", [])), *intake_fixes]
-    if outcome["status"] != "graded":
+    if outcome.get("status") != "graded":
         row.status = "FAILED"
-    elif intake_problems:
+    elif intake_problems or outcome.get("unsafe") or outcome.get("check"):
         row.status = "CHECK"
     elif submission and submission[2]:
         row.status = "MANUAL"

@@ -13,6 +13,7 @@ Used by the assignments' test cells (see the instructors' page of the book). Two
 from __future__ import annotations
 
 import contextlib
+import gc
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,12 @@ import torch
 from torch import Tensor
 
 __all__ = ["check_tensor", "check_own_module", "unavailable"]
+
+# Trusted references, taken when the test cells import this module (before any student code runs):
+# a student who later rebinds `torch.isclose` does not change what the checks below compute.
+_TENSOR, _PARAMETER = Tensor, torch.nn.Parameter
+_isclose, _isnan = torch.isclose, torch.isnan
+_type, _bool, _int = type, bool, int
 
 
 def check_tensor(
@@ -37,9 +44,11 @@ def check_tensor(
     Checks, in order: `got` is a `torch.Tensor` (not a subclass with its own `==`), the
     shape, the dtype (when `check_dtype`), no NaN, and the values within `atol + rtol·|expected|`.
     """
-    # Exact types only: a subclass could override the comparisons the checks below rely on.
-    if type(got) not in (Tensor, torch.nn.Parameter):
-        raise AssertionError(f"{name}: expected a torch.Tensor, got {type(got).__name__}")
+    # Exact types, by identity: a subclass could override the comparisons the checks below rely on,
+    # and `in` would compare types with `==`, which a metaclass can answer as it likes.
+    kind = _type(got)
+    if kind is not _TENSOR and kind is not _PARAMETER:
+        raise AssertionError(f"{name}: expected a torch.Tensor, got {kind.__name__}")
     if got.shape != expected.shape:
         raise AssertionError(
             f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
@@ -47,10 +56,10 @@ def check_tensor(
     if check_dtype and got.dtype != expected.dtype:
         raise AssertionError(f"{name}: expected dtype {expected.dtype}, got {got.dtype}")
     got_f, expected_f = got.detach().double().cpu(), expected.detach().double().cpu()
-    if torch.isnan(got_f).any() and not torch.isnan(expected_f).any():
-        raise AssertionError(f"{name}: contains NaN at {_first_index(torch.isnan(got_f))}")
-    close = torch.isclose(got_f, expected_f, atol=atol, rtol=rtol, equal_nan=True)
-    if not bool(close.all()):
+    if _isnan(got_f).any() and not _isnan(expected_f).any():
+        raise AssertionError(f"{name}: contains NaN at {_first_index(_isnan(got_f))}")
+    close = _isclose(got_f, expected_f, atol=atol, rtol=rtol, equal_nan=True)
+    if not _bool(close.all()):
         index = _first_index(~close)
         raise AssertionError(
             f"{name}: {int((~close).sum())} of {close.numel()} values differ; first at index {index}: "
@@ -74,7 +83,8 @@ def unavailable(*targets: Any) -> Iterator[None]:
     """Switch functions off for the duration of a `with` block.
 
     Each target is either a Python function (its code is swapped, so every name bound to it,
-    `from seglib.ops import x as y` included, raises `RuntimeError`) or a pair
+    `from seglib.ops import x as y` included, raises `RuntimeError`; so does every copy made
+    with `types.FunctionType(f.__code__, ...)`, which shares the code) or a pair
     `(module, "attribute")` (the attribute is replaced, for built-ins written in C).
 
     >>> import seglib.ops
@@ -89,10 +99,11 @@ def unavailable(*targets: Any) -> Iterator[None]:
             if isinstance(target, types.FunctionType):
                 if target.__code__.co_freevars:
                     raise TypeError(f"cannot switch off {target.__qualname__}: it is a closure")
-                restore.append((target, "__code__", target.__code__))
-                target.__code__ = _blocked.__code__.replace(
-                    co_name=target.__name__, co_qualname=target.__qualname__
-                )
+                blocked = _blocked.__code__.replace(co_name=target.__name__, co_qualname=target.__qualname__)
+                copies = [f for f in gc.get_referrers(target.__code__) if isinstance(f, types.FunctionType)]
+                for function in [target, *(f for f in copies if f is not target)]:
+                    restore.append((function, "__code__", function.__code__))
+                    function.__code__ = blocked
             elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], str):
                 owner, attribute = target
                 restore.append((owner, attribute, getattr(owner, attribute)))

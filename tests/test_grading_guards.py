@@ -1,0 +1,148 @@
+"""Fast checks of the grader's guards on small inputs (the adversarial class in
+test_grading_adversarial.py runs them all end to end through nbgrader, in the sandbox)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+import seglib.ops
+from seglib.testing import check_tensor, unavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from grading.course import Course  # noqa: E402
+from grading.feedback import HideHiddenTests  # noqa: E402
+from grading.intake import check_submission, not_regular_files  # noqa: E402
+from grading.verdict import Evidence  # noqa: E402
+
+
+class _Agree(type):
+    def __eq__(cls, other):
+        return True
+
+    __hash__ = type.__hash__
+
+
+class LookAlike(metaclass=_Agree):
+    """Its type compares equal to every type, torch.Tensor included."""
+
+
+def test_check_tensor_refuses_a_type_that_claims_to_be_a_tensor():
+    assert type(LookAlike()) in (torch.Tensor,)  # the old `in` check let it through
+    with pytest.raises(AssertionError, match="expected a torch.Tensor, got LookAlike"):
+        check_tensor(LookAlike(), torch.zeros(2))
+
+
+def test_check_tensor_uses_the_torch_functions_it_imported(monkeypatch):
+    monkeypatch.setattr(torch, "isclose", lambda a, b, **kwargs: torch.ones_like(a, dtype=torch.bool))
+    with pytest.raises(AssertionError, match="1 of 2 values differ"):
+        check_tensor(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 2.0]))
+
+
+def test_unavailable_also_switches_off_copies_that_share_the_code():
+    original = seglib.ops.nearest_upsample
+    copy = types.FunctionType(original.__code__, original.__globals__)
+    x = torch.arange(4.0).reshape(1, 1, 2, 2)
+    with unavailable(original):
+        with pytest.raises(RuntimeError, match="switched off"):
+            copy(x, 2)
+    assert torch.equal(copy(x, 2), torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))  # restored
+
+
+def _notebook(*cells: tuple[str, dict]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for source, meta in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if meta:
+            cell.metadata["nbgrader"] = meta
+        nb.cells.append(cell)
+    return nb
+
+
+def _stream(text: str) -> nbformat.NotebookNode:
+    return nbformat.from_dict({"output_type": "stream", "name": "stdout", "text": text})
+
+
+def test_evidence_fails_a_passing_test_cell_without_its_nonce_and_keeps_the_others():
+    nb = _notebook(
+        ("import torch", {"grade_id": "imports", "locked": True}),
+        ("x = 1", {"grade_id": "answer", "solution": True}),
+        ("assert x == 1", {"grade_id": "t_ok", "grade": True, "points": 1}),
+        ("assert x == 1", {"grade_id": "t_silent", "grade": True, "points": 1}),
+        ("assert x == 2", {"grade_id": "t_failed", "grade": True, "points": 1}),
+        ("assert x == 1", {"grade_id": "t_changed", "grade": True, "points": 1}),
+    )
+    evidence = Evidence(nb)
+    assert evidence.capture_at == 1 and evidence.names == ["x"]
+    assert "builtins" in evidence.code_before(0)[0] and evidence.code_before(1)[0].endswith("(['x'])")
+    evidence.instrument(nb)
+    nonce = {nb.cells[i].metadata.nbgrader["grade_id"]: n for i, n in evidence.tests.items()}
+    assert all(nonce[g] in nb.cells[i].source for i, g in [(2, "t_ok"), (3, "t_silent")])
+    # What a kernel sends back: the nonce in two pieces, nothing, an error, and a change.
+    nb.cells[2].outputs = [_stream("mine\n\n" + nonce["t_ok"][:10]), _stream(nonce["t_ok"][10:] + " ok\n")]
+    nb.cells[4].outputs = [nbformat.from_dict({"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []})]
+    nb.cells[5].outputs = [_stream(f"\n{nonce['t_changed']} changed names: check_tensor\n")]
+    problems = evidence.judge(nb)
+    assert [p.split()[2] for p in problems] == ["t_silent", "t_changed"]
+    assert "check_tensor" in problems[1]
+    assert nb.cells[2].outputs[0].text == "mine\n" and nb.cells[2].source == "assert x == 1"
+    assert [o.ename for o in nb.cells[3].outputs] == ["GradingEvidenceError"]
+    assert [o.ename for o in nb.cells[4].outputs] == ["AssertionError"]
+    assert [o.ename for o in nb.cells[5].outputs] == ["GradingEvidenceError"]
+
+
+def test_feedback_withholds_what_ran_after_a_hidden_test_but_keeps_the_tests():
+    hidden = "### BEGIN HIDDEN TESTS\nassert secret_function(3) == 27\n### END HIDDEN TESTS"
+    nb = _notebook(
+        ("print('before')", {}),
+        ('"""visible"""\n' + hidden, {"grade_id": "t1", "grade": True, "points": 1}),
+        ("print('\\n'.join(In)[::-1])", {"grade_id": "answer2", "solution": True}),
+        ("assert False, 'visible test message'", {"grade_id": "t2", "grade": True, "points": 1}),
+    )
+    nb.cells[0].outputs = [_stream("before\n")]
+    nb.cells[2].outputs = [_stream(hidden[::-1])]
+    nb.cells[3].outputs = [nbformat.from_dict({"output_type": "error", "ename": "AssertionError", "evalue": "visible test message", "traceback": []})]
+    out, _ = HideHiddenTests().preprocess(nb, {})
+    assert out.cells[0].outputs[0].text == "before\n"
+    assert "not shown in feedback" in out.cells[2].outputs[0].text and hidden[::-1] not in json.dumps(out)
+    assert out.cells[3].outputs[0].evalue == "visible test message"
+
+
+def test_intake_survives_junk_metadata_and_removes_links(tmp_path):
+    release = {"nb": _notebook(("x = 1", {"grade_id": "a", "solution": True}), ("assert x", {"grade_id": "t", "grade": True, "points": 1}))}
+    junk = json.loads(nbformat.writes(release["nb"]))
+    junk["cells"][0]["metadata"]["nbgrader"] = "junk"
+    (tmp_path / "nb.ipynb").write_text(json.dumps(junk))
+    (tmp_path / "gradebook.db").symlink_to("/etc/hostname")
+    os.mkfifo(tmp_path / "pipe")
+    assert sorted(p.name for p in not_regular_files(tmp_path)) == ["gradebook.db", "pipe"]
+    result = check_submission(tmp_path, "s", release)
+    assert any("removed gradebook.db (a link to /etc/hostname)" in a for a in result.actions)
+    assert not_regular_files(tmp_path) == []
+
+
+def test_grading_log_skips_lines_that_are_not_events(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text("")
+    course = Course.load(tmp_path)
+    course.log("intake", "a1", "alice", status="ok")
+    with open(course.log_path, "a") as f:
+        f.write('not json\n[1, 2]\n{"kind": "autograde"}\n{"time": 1, "kind": "x", "assignment": "a1", "student": "bob"}\n')
+    assert [e["student"] for e in course.events()] == ["alice"]
+
+
+def test_evidence_only_flags_a_reassigned_course_variable():
+    nb = _notebook(("x = 1", {"grade_id": "answer", "solution": True}), ("assert x", {"grade_id": "t", "grade": True, "points": 1}))
+    evidence = Evidence(nb)
+    evidence.instrument(nb)
+    nb.cells[1].outputs = [_stream(f"\n{evidence.tests[1]} changed course variables: classifier\n")]
+    assert evidence.judge(nb) == ["test cell t ran after the student's code changed course variables: classifier (scored as nbgrader found it; look at the notebook)"]
+    assert nb.cells[1].outputs == []
