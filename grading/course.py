@@ -39,8 +39,11 @@ class Course:
     course_id: str = ""
 
     @classmethod
-    def load(cls, root: Path | str = ".") -> Course:
-        """Read the folder names from `root/nbgrader_config.py` (nbgrader's defaults where unset)."""
+    def load(cls, root: Path | str = ".", db_url: str | None = None) -> Course:
+        """Read the folder names from `root/nbgrader_config.py` (nbgrader's defaults where unset).
+
+        `db_url`, when given, replaces the configuration's gradebook (any SQLAlchemy URL, e.g.
+        `postgresql://user@host/gradebook`): every nbgrader run then gets it too (`nbgrader_args`)."""
         root = Path(root).resolve()
         config_file = root / "nbgrader_config.py"
         if not config_file.is_file():
@@ -58,9 +61,13 @@ class Course:
             submitted=folder("submitted_directory", "submitted"),
             autograded=folder("autograded_directory", "autograded"),
             feedback=folder("feedback_directory", "feedback"),
-            db_url=course_dir.get("db_url", f"sqlite:///{root / 'gradebook.db'}"),
+            db_url=db_url or course_dir.get("db_url", f"sqlite:///{root / 'gradebook.db'}"),
             course_id=course_dir.get("course_id", ""),
         )
+
+    def nbgrader_args(self) -> list[str]:
+        """Options that make an nbgrader command use this course's gradebook."""
+        return [f"--CourseDirectory.db_url={self.db_url}"]
 
     def gradebook(self) -> Gradebook:
         """The course gradebook (created when missing); use it as a context manager."""
