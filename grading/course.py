@@ -25,6 +25,15 @@ __all__ = ["Course", "LOG_NAME"]
 LOG_NAME = "grading-log.jsonl"
 
 
+def _driver(db_url: str) -> str:
+    """A PostgreSQL URL with the driver the grading extra installs (psycopg 3): SQLAlchemy 2.0
+    would otherwise look for psycopg2 (2.1 takes psycopg already)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if db_url.startswith(scheme):
+            return "postgresql+psycopg://" + db_url[len(scheme):]
+    return db_url
+
+
 @dataclass(frozen=True)
 class Course:
     """The course root and nbgrader's folders in it (absolute paths)."""
@@ -61,7 +70,7 @@ class Course:
             submitted=folder("submitted_directory", "submitted"),
             autograded=folder("autograded_directory", "autograded"),
             feedback=folder("feedback_directory", "feedback"),
-            db_url=db_url or course_dir.get("db_url", f"sqlite:///{root / 'gradebook.db'}"),
+            db_url=_driver(db_url or course_dir.get("db_url", f"sqlite:///{root / 'gradebook.db'}")),
             course_id=course_dir.get("course_id", ""),
         )
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import socket
 import sys
@@ -84,7 +85,10 @@ def grade_student(job: Job, student: str) -> dict:
     with open(job.folder() / f"{student}.attempts", "a", encoding="utf-8") as attempts:
         attempts.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}) + "\n")
     stale = changed_files(job.before, course)
-    if stale:  # this worker's course is not the instructor's: grade nobody with it
+    if multiprocessing.current_process().daemon:  # nbgrader runs in a child process, which a daemon may not start
+        outcome = Outcome(student, "failed", problems=["this Dask worker is a daemonic process and cannot start nbgrader: start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False"])
+        tamper = []
+    elif stale:  # this worker's course is not the instructor's: grade nobody with it
         outcome = Outcome(student, "failed", problems=[f"the course on {socket.gethostname()} differs from the instructor's in {len(stale)} files, e.g. {stale[0]} (every worker must see the same course at the same path)"])
         tamper = [f"course file differs on a worker: {path}" for path in stale[:5]]
     else:
@@ -107,10 +111,11 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator:
         with Client(scheduler) as client:
             yield client
         return
-    # The workers start nbgrader through multiprocessing, which a daemonic process may not do.
-    with dask.config.set({"distributed.worker.daemon": False}):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
-            yield client
+    # The workers start nbgrader through multiprocessing, which a daemonic process may not do. Set
+    # for good, not for a block: a nanny reads it again whenever it restarts a worker that died.
+    dask.config.set({"distributed.worker.daemon": False})
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
 
 
 def autograde_on_cluster(
