@@ -33,8 +33,6 @@ from nbgrader.api import Gradebook, MissingEntry
 from classes import ps2_upsampling as table
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.grading
-
 ASSIGNMENT = table.ASSIGNMENT
 # Enough students for a worker to be killed mid-class, few enough to stay cheap.
 STUDENTS = ("s01_complete", "s02_untouched", "s04_off_by_one", "s08_kernel_death")
@@ -154,6 +152,7 @@ def _runs(root: Path) -> dict[str, Path]:
     return {p.name: p for p in (root / "autograded" / ".grading-runs").iterdir()}
 
 
+@pytest.mark.grading
 def test_cluster_grades_equal_serial_grades(course, cluster, postgres):
     root, db_url = course["root"], postgres("gradebook")
     _generate(root, db_url)
@@ -187,6 +186,7 @@ def _kernels_under(process: psutil.Process) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.grading
 def test_a_worker_killed_mid_class_loses_no_grade_and_grades_nobody_twice(course, cluster, postgres):
     root, db_url = course["root"], postgres("gradebook_killed")
     _generate(root, db_url)
@@ -225,3 +225,53 @@ def test_a_worker_killed_mid_class_loses_no_grade_and_grades_nobody_twice(course
     [again] = [s for s, n in attempts.items() if n == 2]
     assert "graded again after its worker stopped (2 attempts)" in out, out
     assert {p.stem for p in folder.glob("*.json")} == set(STUDENTS)
+
+
+# --- fast checks of the task itself (no cluster, no nbgrader run) ----------------------------------
+
+
+@pytest.fixture
+def job(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from grading.distributed import Job
+    from grading.tamper import snapshot
+    from grading.course import Course
+
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    (tmp_path / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    course = Course.load(tmp_path)
+    made = Job("run1", str(tmp_path), course.db_url, ASSIGNMENT, (), False, snapshot(course))
+    made.folder().mkdir(parents=True)
+    return made
+
+
+def test_a_task_run_again_returns_the_record_and_grades_nobody(job):
+    """What a task whose result was lost with its worker does when Dask runs it again."""
+    from grading.distributed import grade_student
+
+    record = {"student": "alice", "status": "graded", "score": None, "max_score": None, "problems": [], "retry": False, "check": False, "seconds": 3.0, "tamper": []}
+    (job.folder() / "alice.json").write_text(json.dumps(record))
+    assert grade_student(job, "alice") == record
+    assert not (job.folder() / "alice.attempts").exists()  # no nbgrader run was started
+
+
+def test_a_worker_whose_course_differs_grades_nobody(job):
+    from grading.distributed import grade_student
+
+    (Path(job.course_dir) / "nbgrader_config.py").write_text("c = get_config()\n# changed on this worker\n")
+    result = grade_student(job, "bob")
+    assert result["status"] == "failed" and "differs from the instructor's" in result["problems"][0]
+    assert any("nbgrader_config.py" in t for t in result["tamper"])
+    assert json.loads((job.folder() / "bob.json").read_text()) == result  # recorded: a rerun returns it
+    assert len((job.folder() / "bob.attempts").read_text().splitlines()) == 1
+
+
+def test_postgresql_urls_get_the_installed_driver(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from grading.course import Course
+
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    assert Course.load(tmp_path, "postgresql://u@h/db").db_url == "postgresql+psycopg://u@h/db"
+    assert Course.load(tmp_path, "postgresql+psycopg2://u@h/db").db_url == "postgresql+psycopg2://u@h/db"
+    assert Course.load(tmp_path).db_url == f"sqlite:///{tmp_path / 'gradebook.db'}"
+    assert Course.load(tmp_path, "postgresql://u@h/db").nbgrader_args() == ["--CourseDirectory.db_url=postgresql+psycopg://u@h/db"]
