@@ -91,6 +91,8 @@ def _nbgrader(cell: dict) -> dict:
 
 def _cells(path: Path) -> list[dict]:
     """The cells of a notebook file; ValueError saying why when it is not a readable notebook."""
+    if path.is_symlink():  # it could point at anything the grader may read
+        raise ValueError(f"{path.name} is a link: run `python -m grading intake`, which removes links")
     if not path.is_file():
         raise ValueError(f"{path.name} is missing or not a file")
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:

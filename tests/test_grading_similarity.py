@@ -102,6 +102,9 @@ def course(tmp_path_factory):
             (folder / NOTEBOOK).mkdir()
         else:
             (folder / NOTEBOOK).write_bytes(content)
+    link = root / "submitted" / "m6_link" / ASSIGNMENT
+    link.mkdir(parents=True)
+    (link / NOTEBOOK).symlink_to(root / "submitted" / "h1_loops" / ASSIGNMENT / NOTEBOOK)  # another's notebook
     run = subprocess.run([sys.executable, "-m", "grading", "similarity", ASSIGNMENT, "--top", "30"], cwd=root, capture_output=True, text=True)
     return {"root": root, "run": run, "result": similarity(Course.load(root), ASSIGNMENT, top=30, write=False), "release": release}
 
@@ -110,7 +113,8 @@ def test_command_runs_for_the_whole_class_and_names_what_it_skipped(course):
     run = course["run"]
     assert run.returncode == 0, run.stdout + run.stderr
     skipped = course["result"].skipped
-    assert set(skipped) == {"u1_untouched", "m1_invalid_json", "m2_not_a_notebook", "m4_folder", "m5_<b>odd name<b>"}, skipped
+    assert set(skipped) == {"u1_untouched", "m1_invalid_json", "m2_not_a_notebook", "m4_folder", "m5_<b>odd name<b>", "m6_link"}, skipped
+    assert "is a link" in skipped["m6_link"]
     assert "not valid JSON" in skipped["m1_invalid_json"] and "not a Jupyter notebook" in skipped["m2_not_a_notebook"]
     assert "no code of their own" in skipped["u1_untouched"]
     assert "too little code" in skipped["m5_<b>odd name<b>"]  # `return x`: the signature around it is the release's
