@@ -33,6 +33,11 @@ from nbgrader.api import Gradebook, MissingEntry
 from classes import ps2_upsampling as table
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from grading.course import Course  # noqa: E402
+from grading.distributed import Job, grade_student  # noqa: E402
+from grading.tamper import snapshot  # noqa: E402
 ASSIGNMENT = table.ASSIGNMENT
 # Enough students for a worker to be killed mid-class, few enough to stay cheap.
 STUDENTS = ("s01_complete", "s02_untouched", "s04_off_by_one", "s08_kernel_death")
@@ -232,11 +237,6 @@ def test_a_worker_killed_mid_class_loses_no_grade_and_grades_nobody_twice(course
 
 @pytest.fixture
 def job(tmp_path):
-    sys.path.insert(0, str(ROOT))
-    from grading.distributed import Job
-    from grading.tamper import snapshot
-    from grading.course import Course
-
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
     (tmp_path / "solutions" / ASSIGNMENT).mkdir(parents=True)
     course = Course.load(tmp_path)
@@ -247,8 +247,6 @@ def job(tmp_path):
 
 def test_a_task_run_again_returns_the_record_and_grades_nobody(job):
     """What a task whose result was lost with its worker does when Dask runs it again."""
-    from grading.distributed import grade_student
-
     record = {"student": "alice", "status": "graded", "score": None, "max_score": None, "problems": [], "retry": False, "check": False, "seconds": 3.0, "tamper": []}
     (job.folder() / "alice.json").write_text(json.dumps(record))
     assert grade_student(job, "alice") == record
@@ -256,8 +254,6 @@ def test_a_task_run_again_returns_the_record_and_grades_nobody(job):
 
 
 def test_a_worker_whose_course_differs_grades_nobody(job):
-    from grading.distributed import grade_student
-
     (Path(job.course_dir) / "nbgrader_config.py").write_text("c = get_config()\n# changed on this worker\n")
     result = grade_student(job, "bob")
     assert result["status"] == "failed" and "differs from the instructor's" in result["problems"][0]
@@ -267,9 +263,6 @@ def test_a_worker_whose_course_differs_grades_nobody(job):
 
 
 def test_postgresql_urls_get_the_installed_driver(tmp_path):
-    sys.path.insert(0, str(ROOT))
-    from grading.course import Course
-
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
     assert Course.load(tmp_path, "postgresql://u@h/db").db_url == "postgresql+psycopg://u@h/db"
     assert Course.load(tmp_path, "postgresql+psycopg2://u@h/db").db_url == "postgresql+psycopg2://u@h/db"
