@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # pytest workers for the slow notebook and grading tests
 JOBS   ?= 2
 
-.PHONY: help install book test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium sandbox test-browser vendor-js
+.PHONY: help install book test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium sandbox postgres test-browser vendor-js
 
 help:
 	@echo "make book   build the book (executing every chapter) into _build/html"
@@ -43,7 +43,7 @@ test-unit: $(STAMP)
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS) --dist loadfile
 
-test-grading: $(STAMP) sandbox
+test-grading: $(STAMP) sandbox postgres
 	$(BIN)/python -m pytest -m grading tests -n $(JOBS) --dist loadgroup
 
 ASSIGNMENT ?= $(notdir $(wildcard solutions/*))
@@ -90,6 +90,12 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sandbox:
 	@if command -v bwrap >/dev/null; then echo "bubblewrap: $$(command -v bwrap)"; else \
 	  $(SUDO) apt-get update && $(SUDO) apt-get install -y bubblewrap; fi
+
+# The distributed grading test (tests/test_grading_distributed.py) starts a PostgreSQL server of its
+# own in a temporary folder: Debian's postgresql package (its binaries in /usr/lib/postgresql/*/bin).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then echo "postgresql: $$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -1)"; else \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y postgresql; fi
 
 chromium:
 	@if [ -n "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; else \

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -33,7 +34,7 @@ from grading.feedback import leaked_lines, meaningful_lines, split_hidden
 from grading.sandbox import UNSAFE_ENV, VERDICT_ENV, sandbox_problem
 from grading.tamper import TamperError, changed_files, gradebook_mismatches, snapshot
 
-__all__ = ["Outcome", "SandboxError", "TamperError", "autograde", "generate_feedback", "format_summary"]
+__all__ = ["Outcome", "SandboxError", "TamperError", "autograde", "generate_feedback", "format_summary", "preflight", "finish"]
 
 
 class SandboxError(RuntimeError):
@@ -61,8 +62,26 @@ class Outcome:
 _START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+def _die_with_parent() -> None:
+    """Linux: end this process when its parent (the forkserver) ends.
+
+    The forkserver ends when the process that started it does. So when a grader is killed (a
+    Dask worker that dies mid-class), its nbgrader run dies too, and with it the sandboxed kernel
+    (`bwrap --die-with-parent`): the student graded again elsewhere is not also still being graded
+    here, writing to the same gradebook."""
+    try:
+        import ctypes
+
+        parent = os.getppid()
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0 and os.getppid() != parent:  # PR_SET_PDEATHSIG
+            os._exit(1)  # the parent ended before the request took effect
+    except (OSError, AttributeError):  # not Linux
+        pass
+
+
 def _nbgrader_main(cwd: str, args: list[str], log: str, env: dict[str, str]) -> None:
     """In the child: `nbgrader ARGS` in `cwd`, its output (and its kernels') going to the file `log`."""
+    _die_with_parent()
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -193,6 +212,7 @@ def autograde(
     extra_args: Sequence[str] = (),
     jobs: int | None = None,
     unsafe: bool = False,
+    db_url: str | None = None,
 ) -> list[Outcome]:
     """Autograde each student's submission separately; return one `Outcome` per student.
 
@@ -203,24 +223,21 @@ def autograde(
         extra_args: passed to `nbgrader autograde`, e.g. `["--Execute.timeout=60"]`.
         jobs: students graded at the same time; default the number of CPUs, at most 4.
         unsafe: grade even where the sandbox cannot run (every such student is reported).
+        db_url: the gradebook (any SQLAlchemy URL); default nbgrader_config.py's.
 
     Raises:
         SandboxError: the sandbox cannot run here and `unsafe` is not set; nothing was graded.
         TamperError: the gradebook's tests differ from solutions/ before grading, or a course
             file or gradebook test changed while grading (the outcomes so far are logged first).
     """
-    course = Course.load(course_dir)
+    course = Course.load(course_dir, db_url)
+    if db_url:
+        extra_args = [*extra_args, *course.nbgrader_args()]
     students = sorted(students) if students is not None else course.submitted_students(assignment)
     jobs = jobs or min(4, os.cpu_count() or 1)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
-    problem = sandbox_problem()
-    if problem is not None and not unsafe:
-        raise SandboxError(f"refusing to autograde: {problem}. Install bubblewrap (`make sandbox`) or, on a machine where no student code can do harm, pass --unsafe-no-sandbox")
-    mismatches = gradebook_mismatches(course, assignment)
-    if mismatches:
-        raise TamperError("refusing to autograde: " + "; ".join(mismatches))
-    _register(course, students)
+    problem = preflight(course, assignment, students, unsafe)
     before = snapshot(course)
     stop: list[str] = []
 
@@ -239,6 +256,25 @@ def autograde(
     # A run that lost the race for the gradebook is graded again, alone.
     if not stop:
         outcomes = [(grade(o.student) or o) if o.retry else o for o in outcomes]
+    return finish(course, assignment, outcomes, problem, stop)
+
+
+def preflight(course: Course, assignment: str, students: Iterable[str], unsafe: bool) -> str | None:
+    """The checks before the first student: the sandbox (its problem, None when it runs; raises
+    SandboxError unless `unsafe`) and the gradebook's tests (TamperError); then the roster."""
+    problem = sandbox_problem()
+    if problem is not None and not unsafe:
+        raise SandboxError(f"refusing to autograde: {problem}. Install bubblewrap (`make sandbox`) or, on a machine where no student code can do harm, pass --unsafe-no-sandbox")
+    mismatches = gradebook_mismatches(course, assignment)
+    if mismatches:
+        raise TamperError("refusing to autograde: " + "; ".join(mismatches))
+    _register(course, students)
+    return problem
+
+
+def finish(course: Course, assignment: str, outcomes: list[Outcome], problem: str | None, stop: Sequence[str] = ()) -> list[Outcome]:
+    """Read each student's scores from the gradebook, once no run writes, and log every outcome;
+    then raise TamperError if grading was stopped (`stop` says why)."""
     for o in outcomes:
         o.score, o.max_score = _scores(course, assignment, o.student)
         if problem is not None:
@@ -271,19 +307,19 @@ def _sources(path: Path) -> set[str]:
     return meaningful_lines(text.splitlines())
 
 
-def generate_feedback(assignment: str, course_dir: Path | str = ".", students: Iterable[str] = ()) -> dict[str, str | None]:
+def generate_feedback(assignment: str, course_dir: Path | str = ".", students: Iterable[str] = (), db_url: str | None = None) -> dict[str, str | None]:
     """Write feedback HTML for the given (autograded) students in one `nbgrader generate_feedback` run.
 
     Returns student -> None when the feedback was written, else why not. A page that still shows
     a line of a hidden test (which nbgrader_config.py's `HideHiddenTests` should have removed) is
     deleted, not handed out.
     """
-    course = Course.load(course_dir)
+    course = Course.load(course_dir, db_url)
     students = sorted(students)
     if not students:
         return {}
     others = sorted(p.parent.name for p in course.autograded.glob(f"*/{assignment}") if p.parent.name not in students)
-    args = ["generate_feedback", assignment, "--force"]
+    args = ["generate_feedback", assignment, "--force", *(course.nbgrader_args() if db_url else [])]
     if others:
         args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
     for student in students:  # so that a page left from an earlier run is not taken for a new one

@@ -25,6 +25,15 @@ __all__ = ["Course", "LOG_NAME"]
 LOG_NAME = "grading-log.jsonl"
 
 
+def _driver(db_url: str) -> str:
+    """A PostgreSQL URL with the driver the grading extra installs (psycopg 3): SQLAlchemy 2.0
+    would otherwise look for psycopg2 (2.1 takes psycopg already)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if db_url.startswith(scheme):
+            return "postgresql+psycopg://" + db_url[len(scheme):]
+    return db_url
+
+
 @dataclass(frozen=True)
 class Course:
     """The course root and nbgrader's folders in it (absolute paths)."""
@@ -39,8 +48,11 @@ class Course:
     course_id: str = ""
 
     @classmethod
-    def load(cls, root: Path | str = ".") -> Course:
-        """Read the folder names from `root/nbgrader_config.py` (nbgrader's defaults where unset)."""
+    def load(cls, root: Path | str = ".", db_url: str | None = None) -> Course:
+        """Read the folder names from `root/nbgrader_config.py` (nbgrader's defaults where unset).
+
+        `db_url`, when given, replaces the configuration's gradebook (any SQLAlchemy URL, e.g.
+        `postgresql://user@host/gradebook`): every nbgrader run then gets it too (`nbgrader_args`)."""
         root = Path(root).resolve()
         config_file = root / "nbgrader_config.py"
         if not config_file.is_file():
@@ -58,9 +70,13 @@ class Course:
             submitted=folder("submitted_directory", "submitted"),
             autograded=folder("autograded_directory", "autograded"),
             feedback=folder("feedback_directory", "feedback"),
-            db_url=course_dir.get("db_url", f"sqlite:///{root / 'gradebook.db'}"),
+            db_url=_driver(db_url or course_dir.get("db_url", f"sqlite:///{root / 'gradebook.db'}")),
             course_id=course_dir.get("course_id", ""),
         )
+
+    def nbgrader_args(self) -> list[str]:
+        """Options that make an nbgrader command use this course's gradebook."""
+        return [f"--CourseDirectory.db_url={self.db_url}"]
 
     def gradebook(self) -> Gradebook:
         """The course gradebook (created when missing); use it as a context manager."""

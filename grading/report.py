@@ -27,7 +27,7 @@ from nbgrader.api import MissingEntry
 
 from grading.course import Course
 
-__all__ = ["Row", "class_report", "format_report", "write_csv", "CSV_NAME"]
+__all__ = ["Row", "class_report", "format_report", "similarity_reports", "write_csv", "CSV_NAME"]
 
 CSV_NAME = "class-report.csv"
 
@@ -127,6 +127,13 @@ def class_report(course: Course, assignments: Iterable[str] | None = None) -> li
         for student in sorted(students)
         for assignment in assignments
     ]
+
+
+def similarity_reports(course: Course, assignments: Iterable[str]) -> dict[str, Path]:
+    """assignment -> its similarity report (`python -m grading similarity`), where one was written."""
+    from grading.similarity import page_path
+
+    return {a: page_path(course, a) for a in assignments if page_path(course, a).is_file()}
 
 
 def _points(value: float | None) -> str:
