@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed-stamp
 # pytest workers for the slow notebook and grading tests
 JOBS   ?= 2
 
-.PHONY: help install book test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium sandbox postgres test-browser vendor-js
+.PHONY: help install book chapter-times test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium sandbox postgres test-browser vendor-js
 
 help:
 	@echo "make book   build the book (executing every chapter) into _build/html"
 	@echo "make test   run the whole test suite"
+	@echo "make chapter-times [CHAPTERS=book/04_fcn.ipynb]  execute chapters; wall and kernel CPU time per chapter and slowest cells"
 	@echo "make release [ASSIGNMENT=ps2_upsampling]  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade ASSIGNMENT=ps2_upsampling  intake, autograde with feedback, then the class report"
 	@echo "make student-bundle [BUNDLE=dir]  build the book, then write the public student repository"
@@ -30,6 +31,13 @@ install: $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
+
+# Each chapter's wall time and kernel CPU time, and its slowest cells (tools/chapter_times.py says
+# which number is which). BUSY=2 runs two CPU-bound processes beside them, as the timing target says.
+CHAPTERS ?=
+BUSY     ?= 0
+chapter-times: $(STAMP)
+	$(BIN)/python tools/chapter_times.py --busy $(BUSY) $(CHAPTERS)
 
 # The whole suite: unit tests, the book build (which executes every chapter once, warnings
 # as errors), every built page checked in headless Chromium, and the nbgrader round trips, which
