@@ -101,18 +101,12 @@ test-browser: $(STAMP) chromium
 
 # Re-fetch the JavaScript that book/_static vendors (see book/_static/README.txt) from npm.
 MATHJAX_VERSION      := 3.2.2
-HTML_MANAGER_VERSION := 1.0.15
-REQUIREJS_VERSION    := 2.3.8
 VENDOR_TMP           := build/vendor-js
 
 vendor-js:
 	rm -rf $(VENDOR_TMP) && mkdir -p $(VENDOR_TMP)
-	cd $(VENDOR_TMP) && npm pack --silent mathjax@$(MATHJAX_VERSION) \
-	  @jupyter-widgets/html-manager@$(HTML_MANAGER_VERSION) requirejs@$(REQUIREJS_VERSION)
+	cd $(VENDOR_TMP) && npm pack --silent mathjax@$(MATHJAX_VERSION)
 	cd $(VENDOR_TMP) && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
 	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/es5/tex-svg-full.js book/_static/mathjax/
 	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/LICENSE book/_static/mathjax/LICENSE
-	cp $(VENDOR_TMP)/jupyter-widgets-html-manager-$(HTML_MANAGER_VERSION)/package/dist/embed-amd.js \
-	   $(VENDOR_TMP)/jupyter-widgets-html-manager-$(HTML_MANAGER_VERSION)/package/dist/*.woff2 book/_static/ipywidgets/
-	cp $(VENDOR_TMP)/requirejs-$(REQUIREJS_VERSION)/package/require.js book/_static/ipywidgets/
-	sha256sum book/_static/mathjax/*.js book/_static/ipywidgets/*.js book/_static/ipywidgets/*.woff2
+	sha256sum book/_static/mathjax/*.js

@@ -6,16 +6,15 @@ a `*_state` function computes every number (a frozen dataclass), `render_*_view`
 HTML, and a small `_Explorer` subclass re-renders that HTML when a control changes. For a page
 with no kernel (the built book), `*_static_data` computes the numbers of every setting in the
 controls' whole range with the same `*_state` function, and `static_page_html` embeds them as
-JSON beside `explorers.js`, which draws the chosen setting in the browser.
+JSON; `explorers.js`, which the page loads, draws the chosen setting in the browser.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 from collections.abc import Callable
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor
@@ -324,13 +323,11 @@ class GridPool:
         return value
 
 
-@functools.cache
-def _explorers_js() -> str:
-    return resources.files("seglib.widgets").joinpath("explorers.js").read_text(encoding="utf-8")
-
-
 def static_page_html(name: str, data: dict[str, Any], view: str) -> str:
     """An explorer that works on a page with no kernel.
+
+    The page must load `explorers.js` (beside this module; the book adds it to every page that
+    holds an explorer, see book/_ext/book_assets.py); where it does not, `view` stays.
 
     Args:
         name: which explorer `explorers.js` draws ("conv-matrix", "upsampling", ...).
@@ -341,9 +338,11 @@ def static_page_html(name: str, data: dict[str, Any], view: str) -> str:
     return (
         f'<div class="seglib-static" data-explorer="{name}">'
         f'<script type="application/json" class="seglib-data">{payload}</script>'
-        f'<div class="seglib-static-view">{view}</div>'
-        f"<script>{_explorers_js()}</script></div>"
+        f'<div class="seglib-static-view">{view}</div></div>'
     )
+
+
+EXPLORERS_JS = Path(__file__).with_name("explorers.js")
 
 
 def marks_styles(marks: dict[str, tuple[str, str]]) -> dict[str, list[str]]:

@@ -3,6 +3,7 @@
 // this script draws controls and, on every change, the chosen setting's view, laid out as the
 // Python view (render_*_view) is. It computes no convolution: it looks numbers up, except the
 // IoU explorer, which places seglib's masks and counts their overlap (too many settings to store).
+// The book loads it (deferred) on the pages that hold an explorer: book/_ext/book_assets.py.
 (function () {
   "use strict";
   if (window.seglibExplorers) { window.seglibExplorers.mountAll(); return; }
@@ -331,5 +332,6 @@
     ".seglib-static .seglib-static-view{overflow-x:auto;max-width:100%}";
   document.head.appendChild(style);
   window.seglibExplorers = { mountAll };
-  mountAll();
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
+  else mountAll();
 })();
