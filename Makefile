@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # pytest workers for the slow notebook and grading tests
 JOBS   ?= 2
 
-.PHONY: help install book test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium sandbox test-browser vendor-js
+.PHONY: help install book test data zoo test-unit test-colab test-notebooks test-grading release clean grade student-bundle chromium sandbox test-browser vendor-js
 
 help:
 	@echo "make book   build the book (executing every chapter) into _build/html"
@@ -27,6 +27,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A second, small environment pinned to what Colab runs (ipywidgets 7.7.1, whose widget manager
+# cannot draw ipywidgets 8, IPython 7.34, ipykernel 6.17), with a CPU build of torch from this
+# machine's disk: the widget tests and the chapters' explorer cells run there too (test-colab).
+COLAB_VENV  := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed-stamp
+$(COLAB_STAMP): pyproject.toml
+	test -x $(COLAB_VENV)/bin/python || $(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install "torch==2.13.0" "ipywidgets==7.7.1" "ipython==7.34.0" "ipykernel==6.17.*" \
+	  "numpy>=1.24" "pytest>=8" "pytest-xdist>=3.5" "hypothesis>=6.100"
+	$(COLAB_VENV)/bin/python -m pip install --no-deps -e .
+	touch $@
+
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
@@ -35,10 +47,14 @@ book: $(STAMP)
 # as errors), every built page checked in headless Chromium, and the nbgrader round trips, which
 # autograde every reference solution (so each solution notebook also runs once; `make
 # test-notebooks` runs them under nbval alone, for quicker feedback while writing one).
-test: $(STAMP) test-unit book test-browser test-grading
+test: $(STAMP) test-unit test-colab book test-browser test-grading
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not grading and not browser" --doctest-modules seglib tests -n $(JOBS)
+
+# The widget tests under Colab's ipywidgets 7.7.1 (test-unit runs them under ipywidgets 8).
+test-colab: $(COLAB_STAMP)
+	$(COLAB_VENV)/bin/python -m pytest -p no:cacheprovider tests/test_widgets_static.py tests/test_widgets.py tests/test_widgets_more.py -n $(JOBS)
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS) --dist loadfile
