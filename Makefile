@@ -123,6 +123,8 @@ vendor-js:
 	rm -rf $(VENDOR_TMP) && mkdir -p $(VENDOR_TMP)
 	cd $(VENDOR_TMP) && npm pack --silent mathjax@$(MATHJAX_VERSION)
 	cd $(VENDOR_TMP) && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
-	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/es5/tex-svg-full.js book/_static/mathjax/
+	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/es5/tex-chtml-full.js book/_static/mathjax/
+	mkdir -p book/_static/mathjax/output/chtml/fonts
+	cp -r $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/es5/output/chtml/fonts/woff-v2 book/_static/mathjax/output/chtml/fonts/
 	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/LICENSE book/_static/mathjax/LICENSE
 	sha256sum book/_static/mathjax/*.js

@@ -133,7 +133,7 @@ _READ_PAGE = """() => {
         math: math.length,
         untypeset: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80)),
         // A TeX error; or an undefined macro, which MathJax's noundefined extension draws as red text.
-        tex_errors: math.filter(e => e.querySelector('[data-mjx-error], [data-mml-node="mtext"][fill="red"]'))
+        tex_errors: math.filter(e => e.querySelector('[data-mjx-error], mjx-merror, mjx-mtext[style*="red"]'))
             .map(e => e.textContent.slice(0, 80)),
         dollars: dollars,
         images: Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth]),
