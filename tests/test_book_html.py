@@ -281,7 +281,7 @@ def test_each_page_loads_only_the_scripts_it_needs(page: str, seen: Visit) -> No
     assert not [s for s in scripts if "ipywidgets" in s or "embed-amd" in s], f"{page}: widget JavaScript {scripts}"
     mathjax = [s for s in scripts if "mathjax" in s.lower()]
     assert bool(mathjax) == bool(dom["math"]), f"{page}: {dom['math']} math elements, MathJax scripts {mathjax}"
-    explorer_js = [s for s in scripts if s.endswith("seglib-explorers.js")]
+    explorer_js = [s for s in scripts if re.search(r"seglib-explorers\.js(\?|$)", s)]
     assert len(explorer_js) == (1 if dom["explorers"] else 0), f"{page}: {len(dom['explorers'])} explorers, {explorer_js}"
 
 
