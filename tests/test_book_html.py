@@ -309,7 +309,7 @@ def html_ids(path: Path) -> frozenset[str]:
 # range, every number shown compared with PyTorch and seglib.ops / seglib.metrics.
 # ---------------------------------------------------------------------------------------------
 
-SETTINGS_PER_EXPLORER = 70
+SETTINGS_PER_EXPLORER = 60
 
 # Each control's positions: a range input's value, or a select's JSON value. IoU's scale is a
 # slider over a list (its position is an index).
@@ -350,17 +350,18 @@ _READ_VIEW = """root => ({
 
 
 def explorer_settings(name: str, count: int) -> list[list[tuple[str, Any]]]:
-    """`count` settings: each control at its lowest and highest, then random ones (seeded)."""
+    """`count` distinct settings: each control at its lowest and highest, then random ones (seeded)."""
     import random
 
     controls = CONTROLS[name]
     rng = random.Random(0)
-    settings = []
-    for extreme in (0, -1):
-        for control in controls:
-            settings.append([(control, controls[control][extreme])])
+    settings = [[(control, controls[control][extreme])] for extreme in (0, -1) for control in controls]
+    seen: set[tuple[Any, ...]] = set()
     while len(settings) < count:
-        settings.append([(control, rng.choice(values)) for control, values in controls.items()])
+        setting = tuple(rng.choice(values) for values in controls.values())
+        if setting not in seen:
+            seen.add(setting)
+            settings.append(list(zip(controls, setting)))
     return settings
 
 
