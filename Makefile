@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # pytest workers for the slow notebook and grading tests
 JOBS   ?= 2
 
-.PHONY: help install book chapter-times test data zoo test-unit test-notebooks test-grading release clean grade student-bundle chromium sandbox postgres test-browser vendor-js
+.PHONY: help install book chapter-times test data zoo test-unit test-colab test-notebooks test-grading release clean grade student-bundle chromium sandbox postgres test-browser vendor-js
 
 help:
 	@echo "make book   build the book (executing every chapter) into _build/html"
@@ -28,6 +28,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A second, small environment pinned to what Colab runs (ipywidgets 7.7.1, whose widget manager
+# cannot draw ipywidgets 8, IPython 7.34, ipykernel 6.17), with a CPU build of torch from this
+# machine's disk: the widget tests and the chapters' explorer cells run there too (test-colab).
+COLAB_VENV  := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed-stamp
+$(COLAB_STAMP): pyproject.toml
+	test -x $(COLAB_VENV)/bin/python || $(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install "torch==2.13.0" "ipywidgets==7.7.1" "ipython==7.34.0" "ipykernel==6.17.*" \
+	  "numpy>=1.24" "pytest>=8" "pytest-xdist>=3.5" "hypothesis>=6.100"
+	$(COLAB_VENV)/bin/python -m pip install --no-deps -e .
+	touch $@
+
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Open file://$(CURDIR)/_build/html/index.html"
@@ -43,10 +55,14 @@ chapter-times: $(STAMP)
 # as errors), every built page checked in headless Chromium, and the nbgrader round trips, which
 # autograde every reference solution (so each solution notebook also runs once; `make
 # test-notebooks` runs them under nbval alone, for quicker feedback while writing one).
-test: $(STAMP) test-unit book test-browser test-grading
+test: $(STAMP) test-unit test-colab book test-browser test-grading
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not grading and not browser" --doctest-modules seglib tests -n $(JOBS)
+
+# The widget tests under Colab's ipywidgets 7.7.1 (test-unit runs them under ipywidgets 8).
+test-colab: $(COLAB_STAMP)
+	$(COLAB_VENV)/bin/python -m pytest -p no:cacheprovider tests/test_widgets_static.py tests/test_widgets.py tests/test_widgets_more.py -n $(JOBS)
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider solutions -n $(JOBS) --dist loadfile
@@ -115,18 +131,14 @@ test-browser: $(STAMP) chromium
 
 # Re-fetch the JavaScript that book/_static vendors (see book/_static/README.txt) from npm.
 MATHJAX_VERSION      := 3.2.2
-HTML_MANAGER_VERSION := 1.0.15
-REQUIREJS_VERSION    := 2.3.8
 VENDOR_TMP           := build/vendor-js
 
 vendor-js:
 	rm -rf $(VENDOR_TMP) && mkdir -p $(VENDOR_TMP)
-	cd $(VENDOR_TMP) && npm pack --silent mathjax@$(MATHJAX_VERSION) \
-	  @jupyter-widgets/html-manager@$(HTML_MANAGER_VERSION) requirejs@$(REQUIREJS_VERSION)
+	cd $(VENDOR_TMP) && npm pack --silent mathjax@$(MATHJAX_VERSION)
 	cd $(VENDOR_TMP) && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
-	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/es5/tex-svg-full.js book/_static/mathjax/
+	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/es5/tex-chtml-full.js book/_static/mathjax/
+	mkdir -p book/_static/mathjax/output/chtml/fonts
+	cp -r $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/es5/output/chtml/fonts/woff-v2 book/_static/mathjax/output/chtml/fonts/
 	cp $(VENDOR_TMP)/mathjax-$(MATHJAX_VERSION)/package/LICENSE book/_static/mathjax/LICENSE
-	cp $(VENDOR_TMP)/jupyter-widgets-html-manager-$(HTML_MANAGER_VERSION)/package/dist/embed-amd.js \
-	   $(VENDOR_TMP)/jupyter-widgets-html-manager-$(HTML_MANAGER_VERSION)/package/dist/*.woff2 book/_static/ipywidgets/
-	cp $(VENDOR_TMP)/requirejs-$(REQUIREJS_VERSION)/package/require.js book/_static/ipywidgets/
-	sha256sum book/_static/mathjax/*.js book/_static/ipywidgets/*.js book/_static/ipywidgets/*.woff2
+	sha256sum book/_static/mathjax/*.js

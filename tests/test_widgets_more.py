@@ -280,7 +280,7 @@ def test_upsampling_view_function_and_display(upsampling):
     assert upsampling.html == upsampling_view_html(3, 3, 5, "random", 4)
     assert upsampling.html != upsampling_view_html(3, 3, 5, "random", 4, seed=1)
     bundle = upsampling._repr_mimebundle_()
-    assert bundle["text/html"] == upsampling.html == upsampling.view.value
+    assert upsampling.html == upsampling.view.value and upsampling.html in bundle["text/html"]
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == upsampling.widget.model_id
     assert "kernel_size=5" in repr(upsampling) and upsampling.error is None
 
@@ -424,7 +424,7 @@ def test_receptive_field_stacking_and_stride_through_the_widget():
     assert state.field == 9 and len(state.read_pixels) == 25  # gridding: 25 of 81 pixels read
     check_receptive_field(state, explorer.html)
     assert "gridding" in parse(explorer.html).roles["read"]["text"]
-    assert explorer._repr_mimebundle_()["text/html"] == explorer.html == receptive_field_view_html(3, 2, 2, 1)
+    assert explorer.html == receptive_field_view_html(3, 2, 2, 1) and explorer.html in explorer._repr_mimebundle_()["text/html"]
 
 
 def test_receptive_field_too_large_to_draw_says_so_and_keeps_the_number():
@@ -578,7 +578,7 @@ def test_iou_invalid_setting_shows_a_message_then_recovers():
 def test_iou_view_function_and_display(iou):
     set_controls(iou, dx=-4, dy=2, scale=1.3, shape="disc", size=12)
     assert iou.html == iou_view_html(-4, 2, 1.3, shape="disc", size=12)
-    assert iou._repr_mimebundle_()["text/html"] == iou.html
+    assert iou.html in iou._repr_mimebundle_()["text/html"]
     assert "moved 4 left and 2 down" in iou.html
     assert repr(iou).startswith("IoUExplorer(dx=-4, dy=2, scale=1.3")
 
