@@ -3,7 +3,8 @@
 `tests/test_student_mistakes.py` checks that every one fails a *visible* test cell with the
 course's own message (an `AssertionError` that says what went wrong), so that the student sees
 it before grading; `python tests/student_mistakes.py [SOLUTIONS_DIR]` prints, for each mistake,
-where it is caught (visible, hidden only, or not at all), e.g. for an older copy of `solutions/`.
+where it is caught (visible, hidden only, or not at all), e.g. for an older copy of `solutions/`
+(`python tests/student_mistakes.py OLD_SOLUTIONS ps2_upsampling ps5_metrics_losses` for some).
 
 The notebooks run in-process: one namespace per run, each code cell `exec`-ed in order (the
 install cell and the training cells skipped), the hidden-test regions stripped unless asked for.
@@ -70,28 +71,58 @@ def visible(source: str) -> str:
     return "\n".join(kept)
 
 
+_PREFIXES: dict[tuple[str, str, int], tuple[dict, object]] = {}
+
+
+def _prefix(assignment: str, index: int, solutions: Path) -> tuple[dict, object]:
+    """The namespace and torch's random state after the untouched code cells before `index` (cached)."""
+    import torch
+
+    key = (assignment, str(solutions), index)
+    if key not in _PREFIXES:
+        namespace: dict = {"__name__": "__main__"}
+        for cell in cells(assignment, solutions)[:index]:
+            _execute(cell, None, namespace, hidden=False)
+        _PREFIXES[key] = (namespace, torch.get_rng_state())
+    namespace, state = _PREFIXES[key]
+    torch.set_rng_state(state)
+    return dict(namespace), state
+
+
+def _execute(cell: dict, source: str | None, namespace: dict, *, hidden: bool) -> tuple[str, bool, BaseException | None]:
+    meta = _meta(cell)
+    grade_id = meta.get("grade_id", "")
+    if grade_id.endswith("_install") or grade_id in SKIP:
+        return grade_id, False, None
+    source = "".join(cell["source"]) if source is None else source
+    is_test = bool(meta.get("grade") and not meta.get("solution"))
+    if is_test and not hidden:
+        source = visible(source)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, f"<cell {grade_id}>", "exec"), namespace)  # noqa: S102: the course's own notebooks
+    except Exception as error:  # noqa: BLE001: a failing cell is what is being recorded
+        return grade_id, is_test, error
+    return grade_id, is_test, None
+
+
 def run(assignment: str, replace: dict[str, str] | None = None, *, hidden: bool = False, stop_after: str | None = None,
         solutions: Path = SOLUTIONS) -> Outcome:
-    """Execute the notebook in one namespace; record every graded test cell that raises."""
+    """Execute the notebook in one namespace; record every graded test cell that raises.
+
+    The cells before the first replaced one run once per assignment and are reused (they do not
+    depend on the replacement); in a visible run, so are their test cells' outcomes (none fail).
+    """
     replace = replace or {}
-    namespace: dict = {"__name__": "__main__"}
+    all_cells = cells(assignment, solutions)
+    ids = [_meta(c).get("grade_id", "") for c in all_cells]
+    start = min((ids.index(k) for k in replace), default=0) if not hidden else 0
+    namespace, _ = _prefix(assignment, start, solutions) if start else ({"__name__": "__main__"}, None)
     outcome = Outcome()
-    for cell in cells(assignment, solutions):
-        meta = _meta(cell)
-        grade_id = meta.get("grade_id", "")
-        source = "".join(cell["source"])
-        if grade_id.endswith("_install") or grade_id in SKIP:
-            continue
-        source = replace.get(grade_id, source)
-        is_test = meta.get("grade") and not meta.get("solution")
-        if is_test and not hidden:
-            source = visible(source)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, f"<cell {grade_id}>", "exec"), namespace)  # noqa: S102: the course's own notebooks
-        except Exception as error:  # noqa: BLE001: a failing cell is what is being recorded
-            if is_test:
-                outcome.failures[grade_id] = (type(error).__name__, str(error))
+    for cell, grade_id in zip(all_cells[start:], ids[start:]):
+        _, is_test, error = _execute(cell, replace.get(grade_id), namespace, hidden=hidden)
+        if is_test and error is not None:
+            outcome.failures[grade_id] = (type(error).__name__, str(error))
         if grade_id == stop_after:
             break
     return outcome
@@ -253,13 +284,54 @@ MISTAKES = [
             "return ((1 - score) * (g_sum > 0)).mean()", "return (1 - score)[g_sum > 0].mean()", "dice_loss", "ps5_dice_loss_hidden"),
     Mistake("ps5_metrics_losses", "Dice loss on uint8 targets without .long()", "ps5_dice_loss",
             "g = F.one_hot(target.long(), num_classes)", "g = F.one_hot(target, num_classes)", "dice_loss", "ps5_dice_loss_hidden"),
+    # ps3: U-Net
+    Mistake("ps3_unet", "DoubleConv with a bias before BatchNorm", "ps3_double_conv",
+            "bias=not batch_norm", "bias=True", "DoubleConv", "ps3_double_conv_hidden"),
+    Mistake("ps3_unet", "DoubleConv with padding fixed to 1", "ps3_double_conv",
+            "nn.Conv2d(c_in, out_channels, 3, padding=padding", "nn.Conv2d(c_in, out_channels, 3, padding=1", "DoubleConv", "ps3_double_conv_hidden"),
+    Mistake("ps3_unet", "center_crop from the top-left corner", "ps3_center_crop",
+            "top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2", "top, left = 0, 0", "center_crop", "ps3_center_crop_hidden"),
+    Mistake("ps3_unet", "center_crop giving the odd row to the top", "ps3_center_crop",
+            "top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2", "top, left = (x.shape[2] - h + 1) // 2, (x.shape[3] - w + 1) // 2", "center_crop", "ps3_center_crop_hidden"),
+    Mistake("ps3_unet", "center_crop sliced top:-top", "ps3_center_crop",
+            "return x[:, :, top : top + h, left : left + w]", "return x[:, :, top : x.shape[2] - top, left : x.shape[3] - left]", "center_crop", "ps3_center_crop_hidden"),
+    Mistake("ps3_unet", "UpBlock without cropping the skip", "ps3_up_block",
+            "skip = center_crop(skip, up.shape[-2:])", "pass", "UpBlock", "ps3_up_block_hidden"),
+    Mistake("ps3_unet", "UpBlock's up-convolution keeping the channels", "ps3_up_block",
+            "self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)\n        self.conv = DoubleConv(2 * out_channels,",
+            "self.up = nn.ConvTranspose2d(in_channels, in_channels, 2, stride=2)\n        self.conv = DoubleConv(in_channels + out_channels,", "UpBlock", "ps3_up_block_hidden"),
+    Mistake("ps3_unet", "UNet decoder meeting the skips in encoder order", "ps3_unet",
+            "zip(self.decoder, reversed(skips))", "zip(self.decoder, skips)", "UNet", "ps3_unet_hidden"),
+    Mistake("ps3_unet", "unet_output_size forgetting the bottleneck", "ps3_unet_output_size",
+            "    size -= 4  # bottleneck\n", "", "unet_output_size", "ps3_output_size_hidden"),
+    # ps6: capstone (the parts that do not train)
+    Mistake("ps6_capstone", "split without shuffling", "ps6_split_indices",
+            "order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()", "order = list(range(n))", "shuffle", "ps6_split_indices_hidden"),
+    Mistake("ps6_capstone", "validation size truncated with int", "ps6_split_indices",
+            "n_val = round(n * val_fraction)", "n_val = int(n * val_fraction)", "round", "ps6_split_indices_hidden"),
+    Mistake("ps6_capstone", "split shuffled with the global random state", "ps6_split_indices",
+            "order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()", "torch.manual_seed(seed)\n    order = torch.randperm(n).tolist()", "global random state", "ps6_split_indices_hidden"),
+    Mistake("ps6_capstone", "indices left as tensors", "ps6_split_indices",
+            "order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()", "order = list(torch.randperm(n, generator=torch.Generator().manual_seed(seed)))", "Python ints", "ps6_split_indices_hidden"),
+    Mistake("ps6_capstone", "eval_tf that does not resize", "ps6_transforms",
+            "eval_tf = eval_transforms(IMAGE_SIZE)  # resize (image bilinear, mask nearest), nothing random", "eval_tf = lambda image, mask: (image, mask)", "eval_tf", "ps6_transforms_hidden"),
+    Mistake("ps6_capstone", "train_tf flipping the image but not the mask", "ps6_transforms",
+            "image, mask = image.flip(-1), mask.flip(-1)", "image = image.flip(-1)", "train_tf", "ps6_transforms_hidden"),
+    Mistake("ps6_capstone", "model with a fixed factor-2 up-convolution (wrong size for odd inputs)", "ps6_build_model",
+            "    return net.to(memory_format=torch.channels_last)", "    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.ConvTranspose2d(8, num_classes, 2, stride=2))", "37, 45", "ps6_model_hidden"),
+    Mistake("ps6_capstone", "loss without ignore_index", "ps6_loss",
+            "return F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX) + dice_loss(logits, masks, ignore_index=IGNORE_INDEX)", "return F.cross_entropy(logits, masks)", "loss_fn", "ps6_loss_hidden"),
+    Mistake("ps6_capstone", "loss counting ignored pixels as class 0", "ps6_loss",
+            "return F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX) + dice_loss(logits, masks, ignore_index=IGNORE_INDEX)", "return F.cross_entropy(logits, masks.masked_fill(masks == IGNORE_INDEX, 0))", "leave them out", "ps6_loss_hidden"),
 ]
 # fmt: on
 
 
-def main(solutions: Path) -> None:
+def main(solutions: Path, only: list[str]) -> None:
     counts: dict[str, int] = {}
     for mistake in MISTAKES:
+        if only and mistake.assignment not in only:
+            continue
         where, message = where_caught(mistake, solutions)
         counts[where] = counts.get(where, 0) + 1
         print(f"{mistake.assignment:20} {where:18} {mistake.name}\n{'':40}{message[:200]!r}")
@@ -267,4 +339,4 @@ def main(solutions: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else SOLUTIONS)
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else SOLUTIONS, sys.argv[2:])
