@@ -335,7 +335,7 @@ def main(solutions: Path, only: list[str]) -> None:
         where, message = where_caught(mistake, solutions)
         counts[where] = counts.get(where, 0) + 1
         print(f"{mistake.assignment:20} {where:18} {mistake.name}\n{'':40}{message[:200]!r}")
-    print(f"{len(MISTAKES)} mistakes: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    print(f"{sum(counts.values())} mistakes: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
 
 
 if __name__ == "__main__":

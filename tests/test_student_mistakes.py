@@ -55,3 +55,19 @@ def test_untouched_release_fails_every_check_with_a_message():
         failures = run(assignment, replace).failures
         raw = {cell: f for cell, f in failures.items() if not course_message(*f)}
         assert not raw, f"{assignment}: {raw}"
+
+
+@pytest.mark.parametrize("assignment", sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir()))
+def test_no_test_cell_shows_an_out_value(assignment):
+    """A test cell whose last statement is a bare value (a docstring left alone once nbgrader removed
+    the hidden tests) shows it as `Out[n]`: the release's test cells end in a statement or a call."""
+    import ast
+    import json
+
+    nb = json.loads((SOLUTIONS.parent / "exercises" / assignment / f"{assignment}.ipynb").read_text())
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
+            body = ast.parse("".join(cell["source"])).body
+            last = body[-1] if body else None
+            assert not (isinstance(last, ast.Expr) and not isinstance(last.value, ast.Call)), f"{meta['grade_id']} ends in a bare value"
