@@ -314,7 +314,7 @@ MISTAKES = [
     Mistake("ps6_capstone", "indices left as tensors", "ps6_split_indices",
             "order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()", "order = list(torch.randperm(n, generator=torch.Generator().manual_seed(seed)))", "Python ints", "ps6_split_indices_hidden"),
     Mistake("ps6_capstone", "eval_tf that does not resize", "ps6_transforms",
-            "eval_tf = eval_transforms(IMAGE_SIZE)  # resize (image bilinear, mask nearest), nothing random", "eval_tf = lambda image, mask: (image, mask)", "eval_tf", "ps6_transforms_hidden"),
+            "eval_tf = eval_transforms(IMAGE_SIZE)  # resize (image bilinear, mask nearest), nothing random", "eval_tf = lambda image, mask: (image, mask)", "(3, 21, 34) input", "ps6_transforms_hidden"),
     Mistake("ps6_capstone", "train_tf flipping the image but not the mask", "ps6_transforms",
             "image, mask = image.flip(-1), mask.flip(-1)", "image = image.flip(-1)", "train_tf", "ps6_transforms_hidden"),
     Mistake("ps6_capstone", "model with a fixed factor-2 up-convolution (wrong size for odd inputs)", "ps6_build_model",
