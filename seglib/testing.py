@@ -137,18 +137,19 @@ def call_student(fn: Any, *args: Any, name: str | None = None, hint: str | None 
         _fail(f"`{shown}` should be a function, got {_type(fn).__name__}", hint)
     try:
         return fn(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001: whatever the student's code raises is reported, never hidden
-        try:
-            text = str(error)
-        except Exception:
-            text = ""
-        called = f"{shown}({', '.join([describe(a) for a in args] + [f'{k}={describe(v)}' for k, v in kwargs.items()])})"
-        if isinstance(error, NotImplementedError):
-            message = f"`{shown}` is not written yet: it still raises NotImplementedError (write your answer where it says YOUR CODE HERE)"
-        else:
-            message = f"your `{shown}` raised {_type(error).__name__} for {called}: {text.splitlines()[0] if text else '(no message)'}{_where(error)}"
-        _fail(message, hint)
-        raise  # unreachable: _fail raises
+    except Exception as raised:  # noqa: BLE001: whatever the student's code raises is reported, never hidden
+        error = raised
+    # Raised outside the `except`, so that the student sees this message rather than torch's traceback.
+    try:
+        text = str(error)
+    except Exception:
+        text = ""
+    called = f"{shown}({', '.join([describe(a) for a in args] + [f'{k}={describe(v)}' for k, v in kwargs.items()])})"
+    if isinstance(error, NotImplementedError):
+        message = f"`{shown}` is not written yet: it still raises NotImplementedError (write your answer where it says YOUR CODE HERE)"
+    else:
+        message = f"your `{shown}` raised {_type(error).__name__} for {called}: {text.splitlines()[0] if text else '(no message)'}{_where(error)}"
+    _fail(message, hint)
 
 
 def answer(namespace: dict[str, Any], name: str) -> Any:
