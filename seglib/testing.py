@@ -97,10 +97,11 @@ def describe(value: Any) -> str:
         return f"({shape}{',' if value.dim() == 1 else ''}) {str(value.dtype).removeprefix('torch.')} tensor"
     if isinstance(value, _Module):
         return kind.__name__
-    if kind in (list, tuple) and len(value) <= 8:
+    # Types compared by identity, as in check_tensor: `in` would ask a metaclass's `==`.
+    if (kind is list or kind is tuple) and len(value) <= 8:
         parts = [describe(v) for v in value]
         return ("[" + ", ".join(parts) + "]") if kind is list else ("(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")")
-    if kind in (int, float, bool, str, type(None)):
+    if any(kind is plain for plain in (int, float, bool, str, type(None))):
         text = repr(value)
         return text if len(text) <= 60 else text[:57] + "..."
     return kind.__name__
@@ -189,7 +190,7 @@ def check_number(got: Any, expected: tuple[str, ...], *, name: str, decimals: in
     """
     if _type(got) is _TENSOR and got.numel() == 1:
         got = got.item()
-    if _type(got) not in (int, float) or not math.isfinite(got):
+    if (_type(got) is not int and _type(got) is not float) or not math.isfinite(got):
         _fail(f"{name}: expected a number, got {describe(got)}", hint)
     if not set(digests(name, got, decimals)) & set(expected):
         _fail(f"{name} = {got:.{decimals + 2}g} is not right to {decimals} decimals", hint)
