@@ -71,3 +71,22 @@ def test_no_test_cell_shows_an_out_value(assignment):
             body = ast.parse("".join(cell["source"])).body
             last = body[-1] if body else None
             assert not (isinstance(last, ast.Expr) and not isinstance(last.value, ast.Call)), f"{meta['grade_id']} ends in a bare value"
+
+
+@pytest.mark.parametrize("assignment", sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir()))
+def test_no_release_line_quotes_a_hidden_test_line(assignment):
+    """The grader withholds a feedback page that shows a hidden test's line (grading.autograde): a
+    visible line that merely contains one (`x = f(a)  # comment` beside a hidden `x = f(a)`) would
+    withhold every student's page."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(SOLUTIONS.parent))
+    from grading.feedback import meaningful_lines, occurs, split_hidden
+
+    solution = json.loads((SOLUTIONS / assignment / f"{assignment}.ipynb").read_text())["cells"]
+    release = json.loads((SOLUTIONS.parent / "exercises" / assignment / f"{assignment}.ipynb").read_text())["cells"]
+    hidden = meaningful_lines(line for cell in solution for line in split_hidden("".join(cell["source"]))[1])
+    text = "\n".join("".join(cell["source"]) for cell in release)
+    secret = hidden - meaningful_lines(text.splitlines())
+    assert not [line for line in secret if occurs(line, text)]
