@@ -8,12 +8,18 @@ Used by the assignments' test cells (see the instructors' page of the book). Two
 * `unavailable` switches functions off while a student's answer runs, so that an answer
   which merely calls `seglib`'s own implementation (or a built-in that would make the
   exercise trivial) fails instead of passing.
+* `call_student` runs a student's function and turns an exception it raises into the course's
+  own message: which function, called with what (shapes and dtypes), what it raised, and where
+  in the student's code. `answer` and `check_number` do the same for answers given as variables.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
+import math
+import traceback
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -21,13 +27,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["check_tensor", "check_own_module", "unavailable"]
+__all__ = ["answer", "call_student", "check_number", "check_own_module", "check_tensor", "describe", "digests", "unavailable"]
 
 # Trusted references, taken when the test cells import this module (before any student code runs):
 # a student who later rebinds `torch.isclose` does not change what the checks below compute.
 _TENSOR, _PARAMETER = Tensor, torch.nn.Parameter
 _isclose, _isnan = torch.isclose, torch.isnan
 _type, _bool, _int = type, bool, int
+_Module = torch.nn.Module
 
 
 def check_tensor(
@@ -38,33 +45,155 @@ def check_tensor(
     atol: float = 1e-5,
     rtol: float = 1e-5,
     check_dtype: bool = True,
+    hint: str | None = None,
 ) -> None:
     """Raise `AssertionError` with a helpful message unless `got` matches `expected`.
 
     Checks, in order: `got` is a `torch.Tensor` (not a subclass with its own `==`), the
     shape, the dtype (when `check_dtype`), no NaN, and the values within `atol + rtol·|expected|`.
+    `hint`, when given, is added to every failure: the mistake that usually causes it.
+
+    >>> check_tensor(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.float64), name="x", hint="keep the dtype of the input")
+    Traceback (most recent call last):
+    AssertionError: x: expected dtype torch.float64, got torch.float32. Hint: keep the dtype of the input
     """
     # Exact types, by identity: a subclass could override the comparisons the checks below rely on,
     # and `in` would compare types with `==`, which a metaclass can answer as it likes.
     kind = _type(got)
     if kind is not _TENSOR and kind is not _PARAMETER:
-        raise AssertionError(f"{name}: expected a torch.Tensor, got {kind.__name__}")
+        _fail(f"{name}: expected a torch.Tensor, got {kind.__name__}", hint)
     if got.shape != expected.shape:
-        raise AssertionError(
-            f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
-        )
+        _fail(f"{name}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}", hint)
     if check_dtype and got.dtype != expected.dtype:
-        raise AssertionError(f"{name}: expected dtype {expected.dtype}, got {got.dtype}")
+        _fail(f"{name}: expected dtype {expected.dtype}, got {got.dtype}", hint)
     got_f, expected_f = got.detach().double().cpu(), expected.detach().double().cpu()
     if _isnan(got_f).any() and not _isnan(expected_f).any():
-        raise AssertionError(f"{name}: contains NaN at {_first_index(_isnan(got_f))}")
+        _fail(f"{name}: contains NaN at {_first_index(_isnan(got_f))}", hint)
     close = _isclose(got_f, expected_f, atol=atol, rtol=rtol, equal_nan=True)
     if not _bool(close.all()):
         index = _first_index(~close)
-        raise AssertionError(
+        _fail(
             f"{name}: {int((~close).sum())} of {close.numel()} values differ; first at index {index}: "
-            f"expected {expected_f[index].item():.6g}, got {got_f[index].item():.6g}"
+            f"expected {expected_f[index].item():.6g}, got {got_f[index].item():.6g}",
+            hint,
         )
+
+
+def _fail(message: str, hint: str | None) -> None:
+    raise AssertionError(f"{message}. Hint: {hint}" if hint else message)
+
+
+def describe(value: Any) -> str:
+    """A short description of an argument or result for a message: tensors by shape and dtype.
+
+    >>> describe(torch.zeros(2, 3, 7, 13))
+    '(2, 3, 7, 13) float32 tensor'
+    >>> describe((4, 4)), describe(torch.nn.Linear(2, 3))
+    ('(4, 4)', 'Linear')
+    """
+    kind = _type(value)
+    if kind is _TENSOR or kind is _PARAMETER:
+        shape = ", ".join(str(_int(s)) for s in value.shape)
+        return f"({shape}{',' if value.dim() == 1 else ''}) {str(value.dtype).removeprefix('torch.')} tensor"
+    if isinstance(value, _Module):
+        return kind.__name__
+    # Types compared by identity, as in check_tensor: `in` would ask a metaclass's `==`.
+    if (kind is list or kind is tuple) and len(value) <= 8:
+        parts = [describe(v) for v in value]
+        return ("[" + ", ".join(parts) + "]") if kind is list else ("(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")")
+    if any(kind is plain for plain in (int, float, bool, str, type(None))):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return kind.__name__
+
+
+def _where(error: BaseException) -> str:
+    """' (at line N of your code: `source`)' for the innermost frame outside torch and seglib."""
+    try:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if "site-packages" not in f.filename and "/seglib/" not in f.filename]
+    except Exception:  # a hostile traceback must not hide the student's error
+        return ""
+    if not frames:
+        return ""
+    frame = frames[-1]
+    line = (frame.line or "").strip()
+    return f" (in `{frame.name}`, line {frame.lineno}{': ' + line if line else ''})"
+
+
+def call_student(fn: Any, *args: Any, name: str | None = None, hint: str | None = None, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)`, with anything it raises reported as the course's `AssertionError`.
+
+    The message names the function, the arguments (tensors by shape and dtype), the exception and
+    the line of the student's code that raised it, then `hint` if given. An answer still left as
+    `raise NotImplementedError()` is reported as not written yet.
+
+    >>> def upsample(x, scale):
+    ...     return x.reshape(5)
+    >>> call_student(upsample, torch.zeros(2, 3, 7, 13), 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    AssertionError: your `upsample` raised RuntimeError for upsample((2, 3, 7, 13) float32 tensor, 2): shape '[5]' is invalid ...
+    """
+    shown = name if name is not None else str(getattr(fn, "__name__", "function"))
+    if not callable(fn):
+        _fail(f"`{shown}` should be a function, got {_type(fn).__name__}", hint)
+    try:
+        return fn(*args, **kwargs)
+    except Exception as raised:  # noqa: BLE001: whatever the student's code raises is reported, never hidden
+        error = raised
+    # Raised outside the `except`, so that the student sees this message rather than torch's traceback.
+    try:
+        text = str(error)
+    except Exception:
+        text = ""
+    called = f"{shown}({', '.join([describe(a) for a in args] + [f'{k}={describe(v)}' for k, v in kwargs.items()])})"
+    if isinstance(error, NotImplementedError):
+        message = f"`{shown}` is not written yet: it still raises NotImplementedError (write your answer where it says YOUR CODE HERE)"
+    else:
+        message = f"your `{shown}` raised {_type(error).__name__} for {called}: {text.splitlines()[0] if text else '(no message)'}{_where(error)}"
+    _fail(message, hint)
+
+
+def answer(namespace: dict[str, Any], name: str) -> Any:
+    """The value of the variable `name` that the student sets, or `AssertionError` if it is not set.
+
+    >>> answer({"accuracy": 0.5}, "accuracy")
+    0.5
+    >>> answer({}, "accuracy")
+    Traceback (most recent call last):
+    AssertionError: `accuracy` is not set: give it a value in your answer cell and run that cell
+    """
+    if name not in namespace:
+        raise AssertionError(f"`{name}` is not set: give it a value in your answer cell and run that cell")
+    return namespace[name]
+
+
+def digests(name: str, value: float, decimals: int = 3) -> tuple[str, ...]:
+    """The fingerprints `check_number` compares: `name` and `value` rounded down and up to `decimals`.
+
+    >>> digests("a", 0.5)
+    ('b6aed5b028e0f6eb', 'b6aed5b028e0f6eb')
+    """
+    scaled = value * 10**decimals
+    return tuple(hashlib.sha256(f"{name}:{k}".encode()).hexdigest()[:16] for k in (math.floor(scaled), math.ceil(scaled)))
+
+
+def check_number(got: Any, expected: tuple[str, ...], *, name: str, decimals: int = 3, hint: str | None = None) -> None:
+    """Raise `AssertionError` unless `got` is a number that agrees with the answer to `decimals` decimals.
+
+    The answer is not in the test: `expected` holds its fingerprints (`digests`), so a visible test
+    can check a number the student should work out without showing it.
+
+    >>> check_number(39 / 40, digests("a", 0.975), name="a")
+    >>> check_number(0.95, digests("a", 0.975), name="a")
+    Traceback (most recent call last):
+    AssertionError: a = 0.95 is not right to 3 decimals
+    """
+    if _type(got) is _TENSOR and got.numel() == 1:
+        got = got.item()
+    if (_type(got) is not int and _type(got) is not float) or not math.isfinite(got):
+        _fail(f"{name}: expected a number, got {describe(got)}", hint)
+    if not set(digests(name, got, decimals)) & set(expected):
+        _fail(f"{name} = {got:.{decimals + 2}g} is not right to {decimals} decimals", hint)
 
 
 def _first_index(mask: Tensor) -> tuple[int, ...]:

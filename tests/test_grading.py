@@ -549,7 +549,7 @@ def test_hide_hidden_tests_removes_source_tracebacks_and_echoes(ps2):
     assert not [line for line in secret if line in dump or json.dumps(line)[1:-1] in dump]
     failed = cell(out, "ps2_nearest_upsample_hidden").outputs
     assert [o.ename for o in failed] == ["AssertionError"] and "(2, 3, 9, 15)" not in dump
-    assert '"""nearest_upsample on several channels' in cell(out, "ps2_nearest_upsample_hidden").source  # the docstring stays
+    assert '# nearest_upsample on several channels' in cell(out, "ps2_nearest_upsample_hidden").source  # the leading comment stays
     assert "quoted a hidden test" in cell(out, "ps2_bed_of_nails").outputs[0].text
     assert cell(out, "ps2_bed_of_nails_example").source == cell(solution, "ps2_bed_of_nails_example").source  # others untouched
 

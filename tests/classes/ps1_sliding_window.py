@@ -41,8 +41,9 @@ FULLY = ("ps1_to_fully_convolutional_example", "ps1_fully_convolutional_scores_e
 # The cells that call fully_convolutional_scores (all of part 4 but the conversion's own example).
 SCORES = ("ps1_fully_convolutional_scores_example", *MATCHES, "ps1_fully_convolutional_hidden")
 ALL = EXTRACT + SLIDING + LINEAR + FULLY + WRITTEN
-# Only the hidden tests use an even patch size (P = 4, 2 for extract_patches; 8, 6 for the segmenter).
-EVEN_P = ("ps1_extract_patches_hidden", "ps1_sliding_window_hidden")
+# The cells that give extract_patches an even patch size: visible (P = 4 for extract_patches, 6 for
+# the segmenter) and hidden (P = 4, 2; 8, 6).
+EVEN_P = ("ps1_extract_patches_properties", "ps1_extract_patches_hidden", "ps1_sliding_window_example", "ps1_sliding_window_hidden")
 
 # Steps in from both ends of the window to find its centre: the two never meet when P is even.
 # (The sleep only spares the test machine's CPU while the cell waits for its time limit.)
@@ -114,7 +115,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # Parts 1 and 2 answered; parts 3 and 4 left as NotImplementedError.
         graded("s03_partial", completed(release, solution, only=("ps1_extract_patches", "ps1_sliding_window")), LINEAR + FULLY),
         # Pads (P - 1) // 2 before and P // 2 after: the same for odd P, one pixel off for even P,
-        # which only the hidden tests use; the segmenter inherits it in its own hidden test.
+        # which the second half of the visible tests and the hidden tests use; the segmenter inherits it.
         graded("s04_off_by_one", with_sources(done, ps1_extract_patches=replaced(extract, "patch_size // 2, patch_size - 1 - patch_size // 2", "(patch_size - 1) // 2, patch_size // 2")), EVEN_P),
         # Forgets the permute: (N, C, H, W, P, P). The shape checks fail; the segmenter reshapes
         # it to (N·H·W, C, P, P) all the same, which scrambles the channels when C > 1 (every
@@ -130,7 +131,7 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
             with_sources(done, ps1_fully_convolutional=replaced(fully, "return net(F.pad(x, (before, after, before, after)))", "return net(F.pad(x, (before, after, before, after), value=float('nan')))")),
             SCORES,
         ),
-        # extract_patches never returns for an even P: the two hidden tests that use one time out.
+        # extract_patches never returns for an even P: the four test cells that use one time out.
         graded("s07_infinite_loop", with_sources(done, ps1_extract_patches=LOOP), EVEN_P, reason="timed out"),
         # Kills its kernel: nbgrader stores a bare 0, the report must say FAILED and why.
         failed("s08_kernel_death", {NOTEBOOK: notebook_file(with_sources(done, ps1_linear_to_conv="import os\nos._exit(1)\n"))}, "kernel died"),

@@ -213,12 +213,12 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
             ),
             ("ps4_receptive_field_autograd", "ps4_receptive_field_hidden"),
         ),
-        # Pads the depthwise convolution by (k - 1) // 2, ignoring the dilation: right for the
-        # example (dilation 1); the hidden test's first case (k = 3, dilation 2) shrinks 9x7 to 7x5.
+        # Pads the depthwise convolution by (k - 1) // 2, ignoring the dilation: right for dilation 1;
+        # the example's second module and the hidden test's first case (k = 3, dilation 2) shrink 9x7 to 7x5.
         graded(
             "s19_padding_ignores_dilation",
             with_sources(done, ps4_separable_module=replaced(separable, "padding = dilation * (kernel_size - 1) // 2", "padding = (kernel_size - 1) // 2")),
-            ("ps4_separable_module_hidden",),
+            MODULE,
         ),
         # ASPP is the course's seglib.models.ASPP (torchvision's layout): every cell that builds an
         # ASPP, alone or inside DeepLabV3, runs check_own_module on it and fails.

@@ -172,8 +172,9 @@ def students(release: NotebookNode, solution: NotebookNode) -> list[Student]:
         # (the visible checks, numbers in [0, 1] and "A"/"B", pass; the hidden values do not).
         graded("s17_fencepost", with_sources(done, ps5_imbalance=FENCEPOST), ("ps5_imbalance_model_b",)),
         # log(softmax(...)) instead of log_softmax: fine on ordinary logits, but a pixel wrong by a
-        # margin of 200 gets p_t = 0 and an infinite loss; only the hidden test has one.
-        graded("s18_log_of_softmax", with_sources(done, ps5_focal_loss=replaced(focal, "F.log_softmax(logits, dim=1)", "torch.log(F.softmax(logits, dim=1))")), ("ps5_focal_loss_hidden",)),
+        # margin of 100 or 200 gets p_t = 0 and an infinite loss: the worked example's third pixel
+        # (visible) and the hidden test have one.
+        graded("s18_log_of_softmax", with_sources(done, ps5_focal_loss=replaced(focal, "F.log_softmax(logits, dim=1)", "torch.log(F.softmax(logits, dim=1))")), ("ps5_focal_loss_example", "ps5_focal_loss_hidden")),
         # Deleted the part-3 answer cell: intake puts the empty one back, and both its tests fail.
         graded("s19_deleted_answer_cell", without(done, "ps5_imbalance"), IMBALANCE, intake="fixed", reason="graded as unanswered"),
         # Part 3's numbers right, its "A"/"B" answers an object that equals anything: model A's
