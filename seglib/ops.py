@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-from seglib._checks import check_images
+from seglib._checks import check_images, check_int
 
 __all__ = [
     "conv_output_size",
@@ -29,6 +29,8 @@ __all__ = [
     "dilate_kernel",
     "receptive_field",
     "icnr_",
+    "overlap_count",
+    "checkerboard_spread",
 ]
 
 IntPair = int | tuple[int, int]
@@ -348,6 +350,77 @@ def icnr_(weight: Tensor, scale: int, initializer: Callable[[Tensor], object] = 
         # PixelShuffle takes channels c·s² ... c·s² + s² - 1 into output channel c, so repeat each s² times.
         weight.copy_(sub.repeat_interleave(scale * scale, dim=0))
     return weight
+
+
+def overlap_count(
+    input_size: IntPair, kernel_size: IntPair, stride: IntPair, *, padding: IntPair = 0, num_layers: int = 1
+) -> Tensor:
+    """How many kernel copies of a stack of transposed convolutions land on each output pixel.
+
+    Each of `num_layers` equal layers pastes one copy of its `kernel_size` kernel per input
+    pixel, `stride` apart. With all-ones kernels and an all-ones input the output counts the
+    paths from the input to each output pixel: even where `kernel_size` is a multiple of
+    `stride` (away from the border), a checkerboard where it is not, and the unevenness
+    compounds over layers. The same map is the gradient, with respect to its input, of the sum
+    of a strided convolution with an all-ones kernel (chapter 5).
+
+    Args:
+        input_size: `(H, W)` of the input of the first layer.
+        kernel_size, stride, padding: as in `F.conv_transpose2d` (an int or a pair).
+        num_layers: how many such layers are stacked, at least 1.
+
+    Returns:
+        The counts, float64, shape `(H_L, W_L)` with `H_{l+1} = (H_l - 1)·stride - 2·padding + kernel_size`.
+
+    >>> overlap_count(3, 3, 2)[2]                  # kernel 3, stride 2: covered 1, 2, 1, 2, ... times
+    tensor([2., 2., 4., 2., 4., 2., 2.], dtype=torch.float64)
+    >>> overlap_count(3, 4, 2, padding=1)[2]       # kernel 4: every inner pixel 4 times
+    tensor([2., 4., 4., 4., 4., 2.], dtype=torch.float64)
+    """
+    size = _pair(input_size, "input_size", minimum=1)
+    k = _pair(kernel_size, "kernel_size", minimum=1)
+    s = _pair(stride, "stride", minimum=1)
+    p = _pair(padding, "padding", minimum=0)
+    layers = check_int(num_layers, "num_layers", minimum=1)
+    shape = size
+    for _ in range(layers):
+        shape = tuple((shape[i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(2))
+        if min(shape) < 1:
+            raise ValueError(
+                f"padding {p} crops away the whole output of input_size {size} with kernel_size {k} and stride {s} "
+                f"over {layers} layers; expected each side of (H - 1)*stride + kernel_size > 2*padding"
+            )
+    counts = torch.ones(1, 1, *size, dtype=torch.float64)
+    ones = torch.ones(1, 1, *k, dtype=torch.float64)
+    for _ in range(layers):
+        counts = torch.nn.functional.conv_transpose2d(counts, ones, stride=s, padding=p)
+    return counts[0, 0]
+
+
+def checkerboard_spread(x: Tensor, period: int = 2) -> Tensor:
+    """How much the `period×period` phases of an image differ on average: a checkerboard's strength.
+
+    Phase `(i, j)` is the sub-image `x[..., i::period, j::period]`. A smooth image has (nearly)
+    equal phase means; the grid of a stride-`period` transposed convolution raises some phases
+    above the others everywhere, and the spread (largest minus smallest phase mean) measures it.
+
+    Args:
+        x: `(N, C, H, W)` floating point, with `H, W >= period`.
+        period: the grid's period in pixels (the stride), at least 1.
+
+    Returns:
+        `(N, C)`: the largest minus the smallest of the `period²` phase means.
+
+    >>> checker = torch.tensor([[[[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]])   # (1, 1, 2, 4)
+    >>> checkerboard_spread(checker)
+    tensor([[1.]])
+    """
+    check_images(x, name="x", floating=True, min_batch=0)
+    period = check_int(period, "period", minimum=1)
+    if min(x.shape[-2:]) < period:
+        raise ValueError(f"x must have H, W >= period = {period}, got shape {tuple(x.shape)}")
+    means = torch.stack([x[..., i::period, j::period].mean((-2, -1)) for i in range(period) for j in range(period)], -1)
+    return means.amax(-1) - means.amin(-1)
 
 
 # --------------------------------------------------------------------------- cost of a convolution (chapter 4)

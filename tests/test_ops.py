@@ -251,6 +251,70 @@ def test_icnr_makes_pixel_shuffle_output_blockwise_constant(scale, c_out, c_in, 
     torch.testing.assert_close(F.pixel_shuffle(conv(x), scale), ops.nearest_upsample(low, scale))
 
 
+def _paste_counts(size, kernel, stride, padding, num_layers):
+    """Oracle for overlap_count: paste all-ones kernels by hand, layer by layer, then crop the padding."""
+    counts = torch.ones(size)
+    for _ in range(num_layers):
+        h, w = counts.shape
+        canvas = torch.zeros((h - 1) * stride[0] + kernel[0], (w - 1) * stride[1] + kernel[1])
+        for i, j in itertools.product(range(h), range(w)):
+            canvas[i * stride[0] : i * stride[0] + kernel[0], j * stride[1] : j * stride[1] + kernel[1]] += counts[i, j]
+        counts = canvas[padding[0] : canvas.shape[0] - padding[0], padding[1] : canvas.shape[1] - padding[1]]
+    return counts
+
+
+@pytest.mark.parametrize(
+    "size, kernel, stride, padding, num_layers",
+    [((4, 4), (3, 3), (2, 2), (0, 0), 1), ((3, 5), (3, 4), (2, 2), (1, 1), 2), ((4, 4), (4, 4), (2, 2), (1, 1), 3),
+     ((2, 3), (3, 3), (2, 2), (0, 0), 3), ((5, 4), (5, 2), (3, 1), (2, 0), 2), ((3, 3), (3, 3), (1, 1), (0, 0), 1)],
+)
+def test_overlap_count_equals_pasting_by_hand(size, kernel, stride, padding, num_layers):
+    counts = ops.overlap_count(size, kernel, stride, padding=padding, num_layers=num_layers)
+    torch.testing.assert_close(counts, _paste_counts(size, kernel, stride, padding, num_layers))
+
+
+@pytest.mark.parametrize("kernel, stride", [(3, 2), (4, 2), (3, 1), (5, 3)])
+def test_overlap_count_is_the_gradient_of_a_strided_convolution(kernel, stride):
+    """The backward pass of sum(conv2d(x, ones, stride)) pastes the kernel once per output: overlap_count."""
+    x = torch.randn(1, 1, 11, 11, requires_grad=True)
+    F.conv2d(x, torch.ones(1, 1, kernel, kernel), stride=stride).sum().backward()
+    out = ops.conv_output_size((11, 11), kernel, stride)
+    counts = ops.overlap_count(out, kernel, stride)
+    h, w = counts.shape                                   # the rows and columns the convolution reads
+    assert torch.all(x.grad[0, 0, h:, :] == 0) and torch.all(x.grad[0, 0, :, w:] == 0)
+    torch.testing.assert_close(x.grad[0, 0, :h, :w], counts)
+
+
+def test_overlap_count_hand_worked():
+    # Kernel 3, stride 2: inner pixels covered 1, 2 or 4 times; two layers: (1..3)², three: (1..5)².
+    for layers, largest in ((1, 4), (2, 9), (3, 25)):
+        counts = ops.overlap_count(8, 3, 2, num_layers=layers)
+        margin = 2 ** (layers + 1)
+        inner = counts[margin:-margin, margin:-margin]
+        assert inner.min() == 1 and inner.max() == largest
+    # Kernel 4, stride 2, padding 1: every inner pixel 4**layers times.
+    for layers in (1, 2, 3):
+        counts = ops.overlap_count(8, 4, 2, padding=1, num_layers=layers)
+        margin = 2 ** layers
+        assert set(counts[margin:-margin, margin:-margin].unique().tolist()) == {4.0**layers}
+
+
+def test_checkerboard_spread_equals_block_reshape():
+    """Phase means computed the other way round: reshape into (period × period) blocks and average over blocks."""
+    x = torch.randn(3, 2, 12, 18)
+    for period in (1, 2, 3):
+        blocks = x.reshape(3, 2, 12 // period, period, 18 // period, period)
+        means = blocks.mean((2, 4)).flatten(-2)          # (N, C, period²)
+        torch.testing.assert_close(ops.checkerboard_spread(x, period), means.max(-1).values - means.min(-1).values)
+    smooth = torch.linspace(0, 1, 16).expand(1, 1, 16, 16)
+    checker = torch.tensor([[1.0, 0.0], [0.0, 0.0]]).repeat(8, 8)[None, None]
+    assert ops.checkerboard_spread(x, 1).abs().max() == 0
+    # A ramp rising 1/15 per column: odd columns average 1/15 more than even ones, on every row.
+    assert ops.checkerboard_spread(smooth).item() == pytest.approx(1 / 15, abs=1e-12)
+    # Plus 0.5 at every (even, even) pixel: that phase is 0.5 above the (odd row, even column) phase, the lowest.
+    assert ops.checkerboard_spread(smooth + 0.5 * checker).item() == pytest.approx(0.5, abs=1e-12)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -270,6 +334,12 @@ def test_icnr_makes_pixel_shuffle_output_blockwise_constant(scale, c_out, c_in, 
         (lambda: ops.receptive_field([(3, 1)]), "(kernel_size, stride, dilation)"),
         (lambda: ops.receptive_field([(3, 0, 1)]), "stride must be a positive int"),
         (lambda: ops.icnr_(torch.randn(6, 1, 3, 3), 2), "multiple of scale**2 = 4"),
+        (lambda: ops.overlap_count(4, 3, 2, num_layers=0), "num_layers must be an int >= 1"),
+        (lambda: ops.overlap_count(1, 2, 2, padding=1), "crops away the whole output"),
+        (lambda: ops.overlap_count(4, 0, 2), "kernel_size must be >= 1"),
+        (lambda: ops.checkerboard_spread(torch.ones(1, 1, 1, 4)), "H, W >= period = 2"),
+        (lambda: ops.checkerboard_spread(torch.ones(1, 1, 4, 4, dtype=torch.long)), "floating-point"),
+        (lambda: ops.checkerboard_spread(torch.ones(4, 4)), "(N, C, H, W)"),
     ],
 )
 def test_bad_arguments_say_what_was_expected(call, message):
