@@ -13,8 +13,9 @@ assignment and the points each deserves. To add one for an assignment (say `ps4_
    solution's code that fails loudly once the solution changes), ..., and write each student down
    with the `graded` and `failed` that `builders(release, NOTEBOOK, WRITTEN)` returns.
 3. Optionally set `REGRADE = ("<grade_id of a test cell>", <new points>)`: the round trip then
-   changes that cell's points in the source, regenerates, regrades everyone and checks that
-   exactly the students who pass that cell change score. Pick a cell that some students pass
+   changes that cell's points in the source, regenerates, regrades two students who pass that
+   cell and two who fail it (everyone with `REGRADE_EVERYONE = True`, as ps2 does) and checks that
+   exactly the regraded students who pass it change score. Pick a cell that some students pass
    and some fail.
 
 `tests/test_grading.py` finds every such module (names not starting with "_") and runs the

@@ -21,6 +21,7 @@ ASSIGNMENT = "ps2_upsampling"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 # The regrade changes this test cell from 1 to 3 points: the students who pass it gain 2.
 REGRADE = ("ps2_bilinear_upsample_hidden", 3)
+REGRADE_EVERYONE = True  # the other classes regrade four students (tests/test_grading.py)
 
 NEAREST = ("ps2_nearest_upsample_example", "ps2_nearest_upsample_hidden")
 BED = ("ps2_bed_of_nails_example", "ps2_bed_of_nails_hidden")
