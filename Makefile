@@ -55,7 +55,12 @@ chapter-times: $(STAMP)
 # as errors), every built page checked in headless Chromium, and the nbgrader round trips, which
 # autograde every reference solution (so each solution notebook also runs once; `make
 # test-notebooks` runs them under nbval alone, for quicker feedback while writing one).
-test: $(STAMP) test-unit test-colab book test-browser test-grading
+#
+# The book executes its chapters one at a time, each on one thread, which leaves a core idle:
+# the unit and widget tests run beside it (make -j2), and the browser and grading tests after.
+test: $(STAMP)
+	$(MAKE) -j2 --output-sync=target test-unit test-colab book
+	$(MAKE) test-browser test-grading
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not grading and not browser" --doctest-modules seglib tests -n $(JOBS)
