@@ -510,3 +510,33 @@ def test_page_weight(page: str, seen: Visit) -> None:
     total = sum(sizes.values())
     print(f"{page}: {total / 1e6:.2f} MB compressed beyond the theme ({len(sizes)} files)")
     assert total <= MAX_PAGE_BYTES, f"{page}: {total / 1e6:.2f} MB: {sorted(sizes.items(), key=lambda kv: -kv[1])[:5]}"
+
+
+def dropdowns_on(path: Path) -> tuple[int, int]:
+    """(sphinx-design dropdowns, closed ones) in an HTML page: the `<details>` that `:::{dropdown}` becomes."""
+
+    class Dropdowns(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = self.closed = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "details" and "sd-dropdown" in (dict(attrs).get("class") or "").split():
+                self.count += 1
+                self.closed += "open" not in dict(attrs)
+
+    parser = Dropdowns()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.count, parser.closed
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_exercise_answers_render_as_closed_dropdowns(notebook: Path) -> None:
+    """Issue 12: every `:::{dropdown}` of a chapter is a closed dropdown on its page, and no `:::` shows as text."""
+    page = BUILD / "book" / f"{notebook.stem}.html"
+    if not page.is_file():
+        pytest.skip(f"{page} is not built")
+    written = sum("".join(c["source"]).count(":::{dropdown}") for c in json.loads(notebook.read_text())["cells"]
+                  if c["cell_type"] == "markdown")
+    assert dropdowns_on(page) == (written, written)
+    assert not re.search(r"(^|>)\s*:::", page.read_text(encoding="utf-8"), re.MULTILINE), f"{page.name} shows a raw ':::'"

@@ -1,6 +1,7 @@
 """Repository conventions that a newcomer, Colab and CI rely on."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,50 @@ def test_book_chapter_sets_the_thread_policy_before_torch_loads(path):
     code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     first = "".join(code[0]["source"])
     assert "cpu_thread_policy()" in first and "import torch" not in first
+
+
+CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+EXERCISE = re.compile(r"^(\d+)\. \*\*(.+?)\*\*", re.MULTILINE)      # "3. **Title.** ..." at the margin
+
+
+def exercises_of(path: Path) -> tuple[int, str]:
+    """(index of the chapter's `## Exercises` markdown cell, its text); fails if there is not exactly one."""
+    cells = json.loads(path.read_text())["cells"]
+    found = [(i, "".join(c["source"])) for i, c in enumerate(cells)
+             if c["cell_type"] == "markdown" and re.search(r"^## Exercises\s*$", "".join(c["source"]), re.MULTILINE)]
+    assert len(found) == 1, f"{path.name}: {len(found)} '## Exercises' sections, expected one"
+    return found[0]
+
+
+def test_there_are_nine_chapters():
+    assert [p.name[:2] for p in CHAPTERS] == [f"{n:02d}" for n in range(1, 10)]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_ends_with_three_to_six_exercises(path):
+    """Issue 12: every chapter ends with 3 to 6 numbered exercises, answers in closed MyST dropdowns."""
+    index, text = exercises_of(path)
+    cells = json.loads(path.read_text())["cells"]
+    assert text.lstrip().startswith("## Exercises"), f"{path.name}: the Exercises cell must start with its heading"
+    assert all(c["cell_type"] == "code" for c in cells[index + 1 :]), f"{path.name}: Exercises must be the last text"
+    numbers = [int(m.group(1)) for m in EXERCISE.finditer(text)]
+    assert 3 <= len(numbers) <= 6, f"{path.name}: {len(numbers)} exercises"
+    assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: exercises numbered {numbers}"
+    items = EXERCISE.split(text)[1:]                                # number, title, body, number, title, body, ...
+    answered = 0
+    for number, body in zip(items[::3], items[2::3]):
+        opened = re.findall(r"^\s*:::\{dropdown\}", body, re.MULTILINE)
+        closed = re.findall(r"^\s*:::\s*$", body, re.MULTILINE)
+        assert len(opened) == len(closed) <= 1, f"{path.name}, exercise {number}: unbalanced dropdown"
+        answered += len(opened)
+    assert answered >= len(numbers) / 2, f"{path.name}: only {answered} of {len(numbers)} exercises have an answer"
+
+
+def test_assignments_page_says_what_practises_each_chapter():
+    page = (ROOT / "book" / "assignments.md").read_text()
+    section = page.split("## Which assignment practises which chapter", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| [")]
+    assert [re.search(r"\]\((\S+?\.ipynb)\)", row).group(1) for row in rows] == [p.name for p in CHAPTERS]
+    for row in rows:
+        practised_by = row.rstrip(" |").rsplit("|", 1)[1]
+        assert "exercises" in practised_by or re.search(r"`ps\d_\w+`", practised_by), row
