@@ -15,6 +15,8 @@ with one answer changed:
   carry that source, reversed and hex-encoded (so that no search for plain lines finds it);
 * d3 rewrites every error the kernel reports (IPython's `_showtraceback`) into the hidden tests,
   encoded;
+* d5 reads the notebook files in its working folder, where nbgrader has written the notebook it
+  runs with the hidden tests restored, and prints them before any test runs;
 * d4 keeps what a hidden test showed it and raises it later from a *visible* test: the known
   limit (a visible test's message is the kernel's), marked as an expected failure.
 
@@ -36,7 +38,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from classes._common import cell, completed, notebook_file, points_of, with_sources
+from classes._common import cell, completed, notebook_file, points_of, with_cell_after, with_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.grading
@@ -61,12 +63,15 @@ HIDDEN_PART = """import linecache
 import sys
 
 
+_BEGIN = "### BEGIN" + " HIDDEN"  # not written out: this cell's own source must not match
+
+
 def _hidden_part():
-    frame = sys._getframe(1)
+    frame = sys._getframe(2)
     while frame is not None:
         text = "".join(linecache.getlines(frame.f_code.co_filename))
-        if "### BEGIN HIDDEN" in text:
-            return text[text.find("### BEGIN HIDDEN"):]
+        if _BEGIN in text:
+            return text[text.find(_BEGIN):]
         frame = frame.f_back
     return ""
 
@@ -98,7 +103,7 @@ _report = _shell._showtraceback
 
 def _rewritten(etype, evalue, stb):
     source = "\\n".join(_shell.user_ns.get("In", []))
-    secret = source[source.rfind("### BEGIN HIDDEN"):]
+    secret = source[source.rfind("### BEGIN" + " HIDDEN"):]
     _report(type("Rewritten_" + secret.encode().hex()[:200], (Exception,), {}), secret[::-1], [secret[::-1], secret.encode().hex()])
 
 
@@ -118,6 +123,16 @@ def nearest_upsample(x, scale):
 
 def bed_of_nails(x, scale):
     raise ValueError(max(_kept, key=len)[::-1].replace("\\n", " | "))
+"""
+
+# Reads the notebook files in the kernel's working folder before any test runs. nbgrader writes
+# the notebook it runs, hidden tests restored, into that folder first.
+READS_ITS_FOLDER = """import glob
+
+for _path in sorted(glob.glob("*.ipynb")):
+    _text = open(_path).read()
+    print("READ", _path, _text[_text.find("### BEGIN" + " HIDDEN"):][::-1][:5000])
+print("FILES", sorted(glob.glob("*")))
 """
 
 
@@ -172,6 +187,7 @@ def graded(tmp_path_factory):
         "d1_doubling": with_sources(done, ps2_nearest_upsample=DOUBLING),
         "d2_raises_hidden_source": with_sources(done, ps2_nearest_upsample=RAISES_HIDDEN_SOURCE),
         "d3_rewrites_errors": with_sources(done, ps2_nearest_upsample=DOUBLING + "\n\n" + REWRITES_ERRORS),
+        "d5_reads_its_folder": with_cell_after(done, "ps2_imports", READS_ITS_FOLDER),
         "d4_raises_it_later": with_sources(done, ps2_nearest_upsample=KEEPS_AND_RAISES_LATER, ps2_bed_of_nails="# bed_of_nails is defined above\n"),
     }
     for name, nb in students.items():
@@ -232,10 +248,20 @@ def test_nothing_the_kernel_said_about_a_hidden_test_reaches_the_page(graded, st
         assert form not in page and form not in text, (student, form)
     leaks = [line for line in secret if any(form in page or form in text for form in _encodings(line))]
     assert not leaks, (student, leaks[:3])
-    assert not re.search(r"Leak_|Rewritten_", text)
+    assert not re.search(r"(Leak|Rewritten)_[0-9a-f]{8}", text)  # the type names the attacks chose
     # What it does see: the course's description of the check it failed.
     assert "hidden test ps2_nearest_upsample_hidden failed" in text
     assert all(d in text for d in _descriptions(cell(graded["solution"], "ps2_nearest_upsample_hidden").source))
+
+
+def test_the_kernel_cannot_read_the_notebook_it_runs(graded):
+    """nbgrader writes the notebook it runs, hidden tests restored, into the student's folder; the
+    sandbox's copy of that folder leaves notebooks out, so code before the first hidden test
+    cannot read them there and print them where the feedback keeps the output."""
+    kernel = graded["kernel"]["d5_reads_its_folder"]
+    assert "FILES []" in kernel and "READ ps2_upsampling.ipynb" not in kernel  # what it printed: no notebook there
+    assert MARKER[::-1] not in kernel and MARKER[::-1] not in _text(graded["pages"]["d5_reads_its_folder"])
+    assert graded["scores"]["d5_reads_its_folder"] == graded["total"]
 
 
 @pytest.mark.xfail(strict=True, reason="a visible test that runs after a hidden one shows the kernel's message, which the student's code can fill with what the hidden test showed it")
