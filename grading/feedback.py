@@ -208,10 +208,10 @@ class HideHiddenTests(NbGraderPreprocessor):
         if not described:
             lines = [f"{name}: {self.failed_message}"]
         else:
-            lines = [f"{name}: hidden test {grade_id} failed. What its hidden checks test (their code, values and messages are not shown):"]
+            # The kernel's output cannot say which part failed: a cell with visible checks too says so.
+            where = f"test cell {grade_id} failed, in a visible check (run the cell to see its message) or a hidden one" if visible_checks else f"hidden test {grade_id} failed"
+            lines = [f"{name}: {where}. What its hidden checks test (their code, values and messages are not shown):"]
             lines += [f"  - {d}" for d in described]
-            if visible_checks:
-                lines.append("  (This cell also has visible checks: if one of them fails when you run the cell, fix that first.)")
         return from_dict({"output_type": "error", "ename": name, "evalue": lines[0].split(": ", 1)[1], "traceback": lines})
 
     def _scrub(self, output: NotebookNode) -> NotebookNode:

@@ -612,6 +612,7 @@ def test_failed_hidden_test_shows_the_courses_description_and_nothing_the_kernel
     ]
     cell(nb, hidden_id).outputs = hostile
     cell(nb, "ps2_max_unpool_hidden").outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=[])]
+    cell(nb, "ps2_max_unpool_hidden").source = "assert True, 'a visible check'\n" + cell(nb, "ps2_max_unpool_hidden").source
     cell(nb, "ps2_conv_matrix_hidden").outputs = [nbformat.v4.new_output("error", ename="CellTimeoutError", evalue="", traceback=[])]
     cell(nb, "ps2_conv_transpose_hidden").outputs = [nbformat.v4.new_output("error", ename="RuntimeError", evalue="x", traceback=[])]
     cell(nb, "ps2_conv_transpose_hidden").metadata.nbgrader["grade_id"] = "not_in_the_gradebook"
@@ -626,8 +627,10 @@ def test_failed_hidden_test_shows_the_courses_description_and_nothing_the_kernel
     assert secret.encode().hex()[:40] not in dump and "STSET NEDDIH NIGEB" not in dump
     # A description that quotes its test's code is left out; no description, the plain message.
     [error] = cell(out, "ps2_max_unpool_hidden").outputs
+    assert error.traceback[0].startswith("AssertionError: test cell ps2_max_unpool_hidden failed, in a visible check (run the cell to see its message) or a hidden one.")
     assert error.traceback[1:] == [f"  - {d}" for d in _descriptions(cell(solution, "ps2_max_unpool_hidden").source)]
-    assert [o.ename for o in cell(out, "ps2_conv_matrix_hidden").outputs] == ["CellTimeoutError"]
+    [error] = cell(out, "ps2_conv_matrix_hidden").outputs
+    assert error.ename == "CellTimeoutError" and error.traceback[0].startswith("CellTimeoutError: hidden test ps2_conv_matrix_hidden failed.")
     assert cell(out, "not_in_the_gradebook").outputs[0].traceback == ["RuntimeError: a hidden test in this cell failed (hidden tests, and their messages, are not shown)"]
     # Without a gradebook (a notebook converted on its own), every failure gets the plain message.
     nb = copy.deepcopy(solution)
