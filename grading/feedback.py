@@ -19,7 +19,9 @@ region it
   cell also has (say, a student's code printing `In`, IPython's record of the cells it ran);
 * and withholds the outputs of every cell other than a test that runs after the first hidden
   test: the student's code could read those tests there (`In`) and print them encoded, which no
-  search for their lines would find.
+  search for their lines would find. A visible test's message is kept (the student can put
+  what a hidden test showed it into that message too: `withhold_test_messages_after_hidden`
+  replaces those messages by the exception type, for a course that would rather not).
 
 `leaked_lines` checks a finished HTML page against hidden-test lines; `python -m grading
 autograde --feedback` uses it as a last check and withholds a page that fails it. The
@@ -143,6 +145,10 @@ class HideHiddenTests(NbGraderPreprocessor):
         help="Withhold the outputs of every cell but the tests that runs after the first hidden test: the student's code could see those tests and print them encoded",
     ).tag(config=True)
     withheld_message = Unicode("[output not shown in feedback: it was printed after hidden tests had run, where the notebook's code could see them]\n").tag(config=True)
+    withhold_test_messages_after_hidden = Bool(
+        False,
+        help="Also replace the message of a failed visible test that runs after the first hidden test by its exception type: the student's code could put what a hidden test showed it into that message",
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         self._hidden: set[str] = set()
@@ -155,12 +161,16 @@ class HideHiddenTests(NbGraderPreprocessor):
         for cell, had_hidden in zip(nb.cells, self._had_hidden):
             if cell.cell_type == "code":
                 scrubbed = [self._scrub(output) for output in cell.outputs]
-                is_test = bool((cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade"))
+                meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
+                is_test = bool(meta.get("grade"))
                 if seen_hidden and not is_test and self.withhold_after_hidden:
                     kept = [o for o, original in zip(scrubbed, cell.outputs) if o is not original]  # the notes _scrub wrote
                     if len(kept) < len(scrubbed):
                         kept.append(from_dict({"output_type": "stream", "name": "stdout", "text": self.withheld_message}))
                     scrubbed = kept
+                elif seen_hidden and is_test and not had_hidden and not meta.get("solution") and self.withhold_test_messages_after_hidden:
+                    errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+                    scrubbed = [self._visible_failure(errors[0].get("ename"))] if errors else []
                 cell.outputs = scrubbed
             seen_hidden = seen_hidden or had_hidden
         return nb, resources
@@ -213,6 +223,11 @@ class HideHiddenTests(NbGraderPreprocessor):
             lines = [f"{name}: {where}. What its hidden checks test (their code, values and messages are not shown):"]
             lines += [f"  - {d}" for d in described]
         return from_dict({"output_type": "error", "ename": name, "evalue": lines[0].split(": ", 1)[1], "traceback": lines})
+
+    def _visible_failure(self, ename: object) -> NotebookNode:
+        name = error_name(ename)
+        text = "this visible test failed: run the cell in your notebook to see its message (a test that runs after a hidden one shows no message here)"
+        return from_dict({"output_type": "error", "ename": name, "evalue": text, "traceback": [f"{name}: {text}"]})
 
     def _scrub(self, output: NotebookNode) -> NotebookNode:
         text = _output_text(output)

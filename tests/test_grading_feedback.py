@@ -18,7 +18,8 @@ with one answer changed:
 * d5 reads the notebook files in its working folder, where nbgrader has written the notebook it
   runs with the hidden tests restored, and prints them before any test runs;
 * d4 keeps what a hidden test showed it and raises it later from a *visible* test: the known
-  limit (a visible test's message is the kernel's), marked as an expected failure.
+  limit (a visible test's message is the kernel's), marked as an expected failure, and closed
+  by `HideHiddenTests.withhold_test_messages_after_hidden` (off by default).
 
 The oracle is the rendered HTML page, searched for the hidden region's lines plain, reversed and
 hex-encoded; the autograded notebooks, which hold the kernel's outputs, show that the attacks
@@ -206,6 +207,11 @@ def graded(tmp_path_factory):
         page = course / "feedback" / name / ASSIGNMENT / f"{ASSIGNMENT}.html"
         pages[name] = page.read_text(encoding="utf-8") if page.is_file() else None
         kernel[name] = (course / "autograded" / name / ASSIGNMENT / NOTEBOOK).read_text(encoding="utf-8")
+    # The same page for d4 with the visible tests' messages after the first hidden test withheld.
+    option = "--HideHiddenTests.withhold_test_messages_after_hidden=True"
+    strict = _run(course, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--student", "d4_raises_it_later", "--force", option)
+    assert strict.returncode == 0, strict.stdout + strict.stderr
+    pages["d4 withheld"] = (course / "feedback" / "d4_raises_it_later" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text(encoding="utf-8")
     return {"intake": intake, "autograde": autograde, "scores": scores, "pages": pages, "kernel": kernel,
             "release": release, "solution": solution, "total": points_of(release)}
 
@@ -218,6 +224,7 @@ def test_every_submission_is_graded_and_gets_a_page(graded):
     assert graded["intake"].returncode == 0, graded["intake"].stdout + graded["intake"].stderr
     assert graded["autograde"].returncode == 0, graded["autograde"].stdout + graded["autograde"].stderr
     assert all(graded["pages"].values()), graded["autograde"].stdout
+    assert graded["pages"]["d4 withheld"] != graded["pages"]["d4_raises_it_later"]
     total = graded["total"]
     # Only the hidden nearest-neighbour test (1 point) fails for d1 and d2; d4 also fails bed_of_nails.
     assert graded["scores"]["d1_doubling"] == graded["scores"]["d2_raises_hidden_source"] == total - 1
@@ -268,3 +275,15 @@ def test_the_kernel_cannot_read_the_notebook_it_runs(graded):
 def test_a_visible_test_after_a_hidden_one_shows_nothing_the_kernel_kept(graded):
     assert MARKER[::-1] in graded["kernel"]["d4_raises_it_later"]
     assert MARKER[::-1] not in _text(graded["pages"]["d4_raises_it_later"])
+
+
+def test_withholding_visible_test_messages_after_hidden_ones_closes_that_channel(graded):
+    """With `HideHiddenTests.withhold_test_messages_after_hidden`, such a visible test shows the
+    exception type and where to see its message, not the kernel's message."""
+    text = _text(graded["pages"]["d4 withheld"])
+    assert MARKER[::-1] not in text
+    assert not [line for line in _hidden_lines(graded["solution"], graded["release"]) if any(f in text for f in _encodings(line))]
+    assert "AssertionError: this visible test failed: run the cell in your notebook to see its message" in text
+    # Tests before the first hidden one keep their messages: d4's visible nearest-neighbour tests pass,
+    # and the plain page still shows what the xfail above shows.
+    assert MARKER[::-1] in _text(graded["pages"]["d4_raises_it_later"])
