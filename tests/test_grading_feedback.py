@@ -242,23 +242,25 @@ def test_a_hidden_only_mistake_gets_the_courses_description(graded):
     assert not any(d in text for d in _descriptions(cell(graded["solution"], "ps2_bilinear_upsample_hidden").source))
 
 
-@pytest.mark.parametrize("student", ["d2_raises_hidden_source", "d3_rewrites_errors"])
-def test_nothing_the_kernel_said_about_a_hidden_test_reaches_the_page(graded, student):
+# One test for both students, not parametrised: under `make test-grading` (tests/xdist_groups.py)
+# a parameter would make a work unit of its own, and another worker would grade the class again.
+def test_nothing_the_kernel_said_about_a_hidden_test_reaches_the_page(graded):
     secret = _hidden_lines(graded["solution"], graded["release"])
     assert len(secret) > 20
-    # The attacks worked inside the kernel: its notebook holds the hidden region, encoded.
-    kernel = graded["kernel"][student]
-    assert MARKER[::-1] in kernel and MARKER.encode().hex() in kernel
-    page = graded["pages"][student]
-    text = _text(page)
-    for form in _encodings(MARKER):
-        assert form not in page and form not in text, (student, form)
-    leaks = [line for line in secret if any(form in page or form in text for form in _encodings(line))]
-    assert not leaks, (student, leaks[:3])
-    assert not re.search(r"(Leak|Rewritten)_[0-9a-f]{8}", text)  # the type names the attacks chose
-    # What it does see: the course's description of the check it failed.
-    assert "hidden test ps2_nearest_upsample_hidden failed" in text
-    assert all(d in text for d in _descriptions(cell(graded["solution"], "ps2_nearest_upsample_hidden").source))
+    for student in ("d2_raises_hidden_source", "d3_rewrites_errors"):
+        # The attacks worked inside the kernel: its notebook holds the hidden region, encoded.
+        kernel = graded["kernel"][student]
+        assert MARKER[::-1] in kernel and MARKER.encode().hex() in kernel
+        page = graded["pages"][student]
+        text = _text(page)
+        for form in _encodings(MARKER):
+            assert form not in page and form not in text, (student, form)
+        leaks = [line for line in secret if any(form in page or form in text for form in _encodings(line))]
+        assert not leaks, (student, leaks[:3])
+        assert not re.search(r"(Leak|Rewritten)_[0-9a-f]{8}", text)  # the type names the attacks chose
+        # What it does see: the course's description of the check it failed.
+        assert "hidden test ps2_nearest_upsample_hidden failed" in text
+        assert all(d in text for d in _descriptions(cell(graded["solution"], "ps2_nearest_upsample_hidden").source))
 
 
 def test_the_kernel_cannot_read_the_notebook_it_runs(graded):
