@@ -30,7 +30,7 @@ from nbgrader.api import MissingEntry
 
 from grading.course import Course
 from grading.intake import not_regular_files
-from grading.feedback import leaked_lines, meaningful_lines, split_hidden
+from grading.feedback import leaked_lines, meaningful_lines, secret_lines, split_hidden
 from grading.sandbox import UNSAFE_ENV, VERDICT_ENV, sandbox_problem
 from grading.tamper import TamperError, changed_files, gradebook_mismatches, snapshot
 
@@ -286,11 +286,12 @@ def finish(course: Course, assignment: str, outcomes: list[Outcome], problem: st
 
 
 def _hidden_test_lines(course: Course, assignment: str) -> dict[str, set[str]]:
-    """Notebook name -> the lines of its hidden tests that the release does not show."""
+    """Notebook name -> the lines of its hidden tests that the release does not show (the
+    instructor's `# feedback:` descriptions, which feedback shows, aside)."""
     lines: dict[str, set[str]] = {}
     with course.gradebook() as gradebook:
         for notebook in gradebook.find_assignment(assignment).notebooks:
-            hidden = [line for cell in notebook.source_cells for line in split_hidden(cell.source)[1]]
+            hidden = [line for cell in notebook.source_cells for line in secret_lines(split_hidden(cell.source)[1])]
             lines[notebook.name] = meaningful_lines(hidden)
     for name, path in course.release_notebooks(assignment).items():
         lines[name] = lines.get(name, set()) - _sources(path)

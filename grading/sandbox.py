@@ -9,7 +9,8 @@ under `bwrap` (Debian's `bubblewrap`), so that the student's code
 * sees only what a kernel needs, read-only (/usr, /etc, the Python installation, the course's
   `seglib` package, `read_only_paths`) and a private copy of its own working folder, which is
   writable and thrown away afterwards: no course root, `solutions/`, gradebook, grading log,
-  nor any other student's folder;
+  nor any other student's folder. The copy leaves out notebooks: nbgrader writes the notebook it
+  runs into that folder first, hidden tests restored;
 * has no network (a network namespace of its own: the kernel talks to the grader over unix
   sockets, jupyter_client's `ipc` transport, in a folder bound into the sandbox);
 * has limits on address space, processes, CPU time and file size (`prlimit`), and every process it
@@ -139,8 +140,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         assert self._box is not None
         cwd = Path(self._launch_args.get("cwd") or os.getcwd()).resolve()
         work = self._box / "work"
-        # Copy the student's folder: plain files and folders only, never what a link points to.
-        shutil.copytree(cwd, work, symlinks=True, ignore=lambda d, names: [n for n in names if (Path(d) / n).is_symlink()])
+        # Copy the student's folder: plain files and folders only, never what a link points to, and
+        # no notebooks: nbgrader has written the one it runs there with the hidden tests restored,
+        # and code that read it could print them where the feedback keeps the output.
+        shutil.copytree(cwd, work, symlinks=True, ignore=lambda d, names: [n for n in names if (Path(d) / n).is_symlink() or n.endswith(".ipynb")])
         root = os.geteuid() == 0
         if root:
             self._uid = self._take_uid()

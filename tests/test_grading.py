@@ -111,10 +111,16 @@ def _secret(kind: str, min_length: int = 20) -> set[str]:
     for source in sorted((ROOT / "solutions").glob("*/*.ipynb")):
         for c in _read(source).cells:
             lines |= {line for line in _regions(c.source)[kind] if len(line) >= min_length}
+    lines = {line for line in lines if not line.startswith("# feedback:")}  # descriptions feedback shows on purpose
     lines -= _public()
     # A line that a release states on purpose inside a longer one (a hint: "with `core = ...`") is public too.
     releases = sorted((ROOT / "exercises").glob("*/*.ipynb"))
     return {line for line in lines if not any(_found(p, {line}) for p in releases)}
+
+
+def _descriptions(source: str) -> list[str]:
+    """The text of the `# feedback:` lines of a cell's hidden region: what feedback says it checks."""
+    return [line[len("# feedback:") :].strip() for line in _regions(source)["HIDDEN TESTS"] if line.startswith("# feedback:")]
 
 
 def _visible_text(path: Path) -> list[str]:
@@ -325,9 +331,13 @@ def test_feedback_for_every_graded_student_and_no_hidden_test_anywhere_in_it(gra
     # The oracle has teeth: the autograded notebooks the pages were made from show the hidden tests.
     untouched = next(s.name for s in graded["students"].values() if s.status == "GRADED" and s.points == 0)
     assert _found(course / "autograded" / untouched / assignment / f"{assignment}.ipynb", hidden)
-    # A failed hidden test is reported by exception type only.
+    # A failed hidden test is reported by the course's description of its checks (its `# feedback:` lines).
     text = html.unescape(re.sub(r"<[^>]+>", "", pages[untouched].read_text()))
-    assert "a hidden test in this cell failed" in text
+    source = _read(next((ROOT / "solutions" / assignment).glob("*.ipynb")))
+    described = {c.metadata.nbgrader["grade_id"]: _descriptions(c.source) for c in source.cells if "BEGIN HIDDEN TESTS" in c.source}
+    reported = [g for g in described if f"hidden test {g} failed" in text]
+    assert reported, text[:3000]
+    assert all(d in text for g in reported for d in described[g])
     assert f"feedback written for {len(pages)} students" in graded["autograde"].stdout
 
 
@@ -566,6 +576,81 @@ def test_hide_hidden_tests_removes_source_tracebacks_and_echoes(ps2):
     assert '# nearest_upsample on several channels' in cell(out, "ps2_nearest_upsample_hidden").source  # the leading comment stays
     assert "quoted a hidden test" in cell(out, "ps2_bed_of_nails").outputs[0].text
     assert cell(out, "ps2_bed_of_nails_example").source == cell(solution, "ps2_bed_of_nails_example").source  # others untouched
+
+
+def test_every_hidden_region_describes_its_checks_without_their_code():
+    """Each hidden region of every assignment has `# feedback:` descriptions, and none of them
+    holds a line of hidden-test code (of any cell: feedback shows descriptions, never code)."""
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        cells = [c for c in _read(path).cells if "BEGIN HIDDEN TESTS" in c.source]
+        assert cells, path
+        code = {line for c in cells for line in _regions(c.source)["HIDDEN TESTS"] if len(line) >= 12 and not line.startswith("# feedback:")}
+        for c in cells:
+            described = _descriptions(c.source)
+            assert described and all(len(d) > 40 for d in described), (path.name, c.metadata.nbgrader["grade_id"])
+            quoted = [line for line in code for d in described if re.search(r"(?<![\w.])" + re.escape(line) + r"(?!\w)", d)]
+            assert not quoted, (c.metadata.nbgrader["grade_id"], quoted)
+    # The release never shows them: they are inside the hidden regions that nbgrader removes.
+    assert not [p for p in (ROOT / "exercises").glob("*/*.ipynb") if "# feedback:" in p.read_text()]
+
+
+def _gradebook_of(solution, tmp_path, monkeypatch, assignment="ps2_upsampling", extra: dict[str, str] | None = None) -> str:
+    """A gradebook holding the solution's graded cells as `nbgrader generate_assignment` stores them."""
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))  # nbgrader runs `alembic`
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        gradebook.add_assignment(assignment)
+        gradebook.add_notebook(assignment, assignment)
+        sources = {c.metadata.nbgrader["grade_id"]: c for c in solution.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+        for grade_id, c in sources.items():
+            source = (extra or {}).get(grade_id, c.source)
+            gradebook.add_source_cell(grade_id, assignment, assignment, cell_type=c.cell_type, source=source, checksum=c.metadata.nbgrader.get("checksum"), locked=True)
+    return url
+
+
+def test_failed_hidden_test_shows_the_courses_description_and_nothing_the_kernel_said(ps2, tmp_path, monkeypatch):
+    """The error of a failed hidden test is made of the gradebook's description and a known
+    exception type; the kernel's type name, message, traceback and prints are all dropped."""
+    _, solution, _ = ps2
+    hidden_id = "ps2_bilinear_upsample_hidden"
+    planted = cell(solution, "ps2_max_unpool_hidden").source.replace("### BEGIN HIDDEN TESTS", "### BEGIN HIDDEN TESTS\n# feedback: expected = F.max_unpool2d(values, idx, 2, output_size=shape[2:])")
+    url = _gradebook_of(solution, tmp_path, monkeypatch, extra={"ps2_max_unpool_hidden": planted})
+    nb = copy.deepcopy(solution)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs = []
+    secret = cell(nb, hidden_id).source
+    hostile = [
+        nbformat.v4.new_output("stream", name="stdout", text=secret[::-1]),
+        nbformat.v4.new_output("error", ename="Leak_" + secret.encode().hex()[:80], evalue=secret[::-1], traceback=[secret[::-1], secret.encode().hex()]),
+    ]
+    cell(nb, hidden_id).outputs = hostile
+    cell(nb, "ps2_max_unpool_hidden").outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=[])]
+    cell(nb, "ps2_max_unpool_hidden").source = "assert True, 'a visible check'\n" + cell(nb, "ps2_max_unpool_hidden").source
+    cell(nb, "ps2_conv_matrix_hidden").outputs = [nbformat.v4.new_output("error", ename="CellTimeoutError", evalue="", traceback=[])]
+    cell(nb, "ps2_conv_transpose_hidden").outputs = [nbformat.v4.new_output("error", ename="RuntimeError", evalue="x", traceback=[])]
+    cell(nb, "ps2_conv_transpose_hidden").metadata.nbgrader["grade_id"] = "not_in_the_gradebook"
+    resources = {"nbgrader": {"db_url": url, "assignment": "ps2_upsampling", "notebook": "ps2_upsampling", "student": "s"}}
+    out, _ = HideHiddenTests().preprocess(nb, resources)
+
+    [error] = cell(out, hidden_id).outputs
+    assert error.ename == "Exception"  # the student's own type: its name is not shown
+    assert error.traceback[0] == f"Exception: hidden test {hidden_id} failed. What its hidden checks test (their code, values and messages are not shown):"
+    assert error.traceback[1:] == [f"  - {d}" for d in _descriptions(cell(solution, hidden_id).source)]
+    dump = json.dumps(out)
+    assert secret.encode().hex()[:40] not in dump and "STSET NEDDIH NIGEB" not in dump
+    # A description that quotes its test's code is left out; no description, the plain message.
+    [error] = cell(out, "ps2_max_unpool_hidden").outputs
+    assert error.traceback[0].startswith("AssertionError: test cell ps2_max_unpool_hidden failed, in a visible check (run the cell to see its message) or a hidden one.")
+    assert error.traceback[1:] == [f"  - {d}" for d in _descriptions(cell(solution, "ps2_max_unpool_hidden").source)]
+    [error] = cell(out, "ps2_conv_matrix_hidden").outputs
+    assert error.ename == "CellTimeoutError" and error.traceback[0].startswith("CellTimeoutError: hidden test ps2_conv_matrix_hidden failed.")
+    assert cell(out, "not_in_the_gradebook").outputs[0].traceback == ["RuntimeError: a hidden test in this cell failed (hidden tests, and their messages, are not shown)"]
+    # Without a gradebook (a notebook converted on its own), every failure gets the plain message.
+    nb = copy.deepcopy(solution)
+    cell(nb, hidden_id).outputs = hostile
+    out, _ = HideHiddenTests().preprocess(nb, {})
+    assert cell(out, hidden_id).outputs[0].traceback == ["Exception: a hidden test in this cell failed (hidden tests, and their messages, are not shown)"]
 
 
 def test_leaked_lines_sees_through_highlighting():

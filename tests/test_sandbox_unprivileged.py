@@ -108,7 +108,8 @@ def test_a_kernel_started_by_an_unprivileged_grader_stays_in_its_sandbox():
         student = course / "submitted" / "alice"
         student.mkdir(parents=True)
         (student / "notebook.ipynb").write_text("{}")
-        for path in [course / "submitted", student, student / "notebook.ipynb", course / "solutions" / "secret.txt"]:
+        (student / "data.csv").write_text("1,2\n")
+        for path in [course / "submitted", student, student / "notebook.ipynb", student / "data.csv", course / "solutions" / "secret.txt"]:
             os.chown(path, NOBODY, NOBODY)
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         code = f"COURSE, PREFIX, SEGLIB = {str(course)!r}, {sysconfig.get_paths()['purelib']!r}, {str(Path(seglib.__file__).parent)!r}\n" + ATTACK
@@ -127,7 +128,7 @@ def test_a_kernel_started_by_an_unprivileged_grader_stays_in_its_sandbox():
         found = json.loads(found)
         # The grader's own uid (in its user namespace): the kernel is no one else.
         assert found["uid"] == NOBODY
-        assert found["cwd_files"] == ["notebook.ipynb"]  # its own copy of the folder, nothing else
+        assert found["cwd_files"] == ["data.csv"]  # its own copy of the folder, without notebooks, nothing else
         assert found["read_course_secret"] == "FileNotFoundError"  # the course root is not mounted
         assert found["write_venv"] in {"OSError", "PermissionError"}  # read-only
         assert found["write_seglib"] in {"OSError", "PermissionError"}
