@@ -75,13 +75,6 @@ def is_integer_dtype(dtype: torch.dtype) -> bool:
     return not (dtype == torch.bool or dtype.is_floating_point or dtype.is_complex)
 
 
-def _autocast_enabled(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4 has no device argument
-        return torch.is_autocast_enabled() if device_type == "cuda" else torch.is_autocast_cpu_enabled()
-
-
 def module_dtype(module: nn.Module) -> torch.dtype | None:
     """The floating dtype of the module's first floating parameter, or None if it has none."""
     for p in module.parameters():
@@ -119,7 +112,7 @@ def check_images(
                 raise ValueError(
                     f"{name} is on {x.device} but the model's weights are on {p.device}; move one with .to(...)"
                 )
-            if p.is_floating_point() and p.dtype != x.dtype and not _autocast_enabled(x.device.type):
+            if p.is_floating_point() and p.dtype != x.dtype and not torch.is_autocast_enabled(x.device.type):
                 raise TypeError(
                     f"{name} has dtype {x.dtype} but the model's weights are {p.dtype}; convert the input "
                     f"(x.to({p.dtype})) or the model (model.to({p.dtype}))"

@@ -344,6 +344,15 @@ def test_model_input_dtype_and_emptiness_are_named():
     raises_own(models.ASPPPooling(3, 2).train(), torch.randn(1, 3, 4, 4), match="N >= 2")
 
 
+def test_model_input_dtype_may_differ_under_autocast():
+    # Autocast casts every convolution's operands itself, so a bfloat16 input to a float32 model is fine there.
+    model = built("UNet")
+    x = torch.randn(1, 3, 8, 8).to(torch.bfloat16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(model(x), model(x.float()), atol=0.0, rtol=0.0)
+    raises_own(model, x, match=r"bfloat16.*model's weights are torch.float32")
+
+
 # --------------------------------------------------------------------------- engine
 
 
