@@ -80,12 +80,22 @@ def __grading_install(_name, _key):
                 cells.append(-1)
         return _hash((_id(f.__code__), _id(f.__defaults__), _id(f.__kwdefaults__), _tuple(cells)))
 
+    def torch_own(f):
+        return _str(_getattr(_getattr(f, "__code__", None), "co_filename", "")).startswith(state["torch dir"])
+
+    def unwrapped(f):
+        # torch wraps some of its functions when a submodule is first imported (torch._dynamo wraps
+        # torch.manual_seed): look through a wrapper whose code is torch's own.
+        while _type(_getattr(f, "__wrapped__", None)) is _Function and torch_own(f):
+            f = f.__wrapped__
+        return f
+
     def codes(owners, closure):
         found = {}
         for label, owner in owners:
             for k, v in names_of(owner, True).items():
                 if _type(v) is _Function:
-                    found[label + "." + k] = code(v, closure)
+                    found[label + "." + k] = code(unwrapped(v), closure)
                 elif _type(v) is _type and _str(_getattr(v, "__module__", "")) == _str(_getattr(owner, "__name__", "")):
                     found.update(codes([(label + "." + k, v)], closure))  # the module's own classes' methods
         return found
@@ -132,13 +142,14 @@ def __grading_install(_name, _key):
     def same(was, now):
         if was is now or (_type(was) is _int and _type(now) is _int and was == now):
             return True
-        # torch wraps some of its functions when a submodule is first imported (torch._dynamo wraps
-        # torch.manual_seed): the wrapper is torch's own, around the same function.
-        return _getattr(now, "__wrapped__", None) is was and _str(_getattr(now, "__module__", "")).startswith("torch")
+        # A wrapper whose code is torch's own, around the same function (see `unwrapped`).
+        return _getattr(now, "__wrapped__", None) is was and torch_own(now)
 
     def capture(names):
         state["names"] = [n for n in names if n in shell.user_ns]
         state["objects"] = {n: shell.user_ns[n] for n in state["names"]}
+        torch_file = _getattr(_modules.get("torch"), "__file__", None)
+        state["torch dir"] = torch_file.rpartition("/")[0] + "/" if torch_file else "\0"
         listed = ["torch", "torch.nn", "torch.nn.functional", "torch.testing", "torch.testing._comparison"]
         state["modules"] = [m for m in listed if m in _modules] + _sorted(m for m in _modules if m == "seglib" or m.startswith("seglib."))
         state["before"] = fingerprint(state["names"])

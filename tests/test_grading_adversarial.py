@@ -20,8 +20,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -32,7 +30,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from classes._common import completed, notebook_file, points_of, with_cell_after, with_sources
+from classes._common import completed, instructor_env, new_course, notebook_file, points_of, with_cell_after, with_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,9 +54,7 @@ def _tree(*roots: Path) -> dict[str, str]:
     return {str(p): _sha(p) for root in roots for p in sorted(root.rglob("*") if root.is_dir() else [root]) if p.is_file() and "__pycache__" not in p.parts}
 
 
-def _env(**extra: str) -> dict[str, str]:
-    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
-    return {**os.environ, "PATH": os.pathsep.join(path), **extra}
+_env = instructor_env
 
 
 def _grading(course: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -343,11 +339,7 @@ def _processes_with(marker: str) -> list[str]:
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
     course = tmp_path_factory.mktemp("course-adversarial")
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "grading", course / "grading", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
-    generate = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], cwd=course, capture_output=True, text=True, env=_env())
-    assert generate.returncode == 0, generate.stdout + generate.stderr
+    new_course(course, ASSIGNMENT)
     release = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
     solution = nbformat.read(course / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
     done = completed(release, solution)
