@@ -33,7 +33,7 @@ from nbgrader.validator import Validator
 from traitlets.config import Config
 
 import classes
-from classes._common import cell, completed, notebook_file, points_of, strip_metadata, with_cell_after
+from classes._common import cell, completed, instructor_env, new_course, notebook_file, points_of, strip_metadata, with_cell_after
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `grading` lives in the course root, beside nbgrader_config.py
@@ -61,11 +61,7 @@ BEGIN_END = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
-    # No virtualenv on PATH, as for an instructor who did not activate it: nbgrader_config.py must cope
-    # (nbgrader runs `alembic` from PATH when it creates the gradebook).
-    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
-    return {**os.environ, "PATH": os.pathsep.join(path)}
+_env = instructor_env  # no virtualenv on PATH: nbgrader_config.py must cope
 
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -195,11 +191,7 @@ def graded(request, tmp_path_factory):
     table = importlib.import_module(f"classes.{request.param}")
     assignment = table.ASSIGNMENT
     course = tmp_path_factory.mktemp(f"course-{assignment}")
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "grading", course / "grading", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
-    generate = _run(course, "-m", "nbgrader", "generate_assignment", assignment, "--force")
-    assert generate.returncode == 0, generate.stdout + generate.stderr
+    new_course(course, assignment)
 
     [name] = [p.stem for p in (course / "exercises" / assignment).glob("*.ipynb")] or [None]
     release = _read(course / "exercises" / assignment / f"{name}.ipynb")

@@ -20,8 +20,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -32,7 +30,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from classes._common import completed, notebook_file, points_of, with_cell_after, with_sources
+from classes._common import completed, instructor_env, new_course, notebook_file, points_of, with_cell_after, with_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,9 +54,7 @@ def _tree(*roots: Path) -> dict[str, str]:
     return {str(p): _sha(p) for root in roots for p in sorted(root.rglob("*") if root.is_dir() else [root]) if p.is_file() and "__pycache__" not in p.parts}
 
 
-def _env(**extra: str) -> dict[str, str]:
-    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
-    return {**os.environ, "PATH": os.pathsep.join(path), **extra}
+_env = instructor_env
 
 
 def _grading(course: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -250,6 +246,45 @@ def nearest_upsample(x, scale):
     return _reference(x, scale)
 """
 
+# Swaps that keep every name bound to the same object: the function's code, its defaults, a
+# private name of the module it reads, the helper that raises its failures.
+SWAPPED_CODE = "import seglib.testing\nseglib.testing.check_tensor.__code__ = (lambda *args, **kwargs: None).__code__\n"
+SWAPPED_PRIVATE = """
+import seglib.testing
+seglib.testing._isclose = lambda a, b, **kwargs: torch.ones_like(a, dtype=torch.bool)
+seglib.testing._isnan = lambda a: torch.zeros_like(a, dtype=torch.bool)
+"""
+LOOSENED_DEFAULTS = "import seglib.testing\nseglib.testing.check_tensor.__kwdefaults__ = {**seglib.testing.check_tensor.__kwdefaults__, 'atol': 1e9}\n"
+SWAPPED_FAIL = "import seglib.testing\nseglib.testing._fail.__code__ = (lambda message, hint: None).__code__\n"
+# Forged evidence: every test cell replaced by a line that prints its nonce and "ok" (read from the
+# cell's last line); the grader's probe replaced by one that does the same; the signing key looked
+# for in IPython's source cache, where the silent prologue that brought it was cached.
+PRINTED_NONCE = r"""
+import re
+def _forge(lines):
+    nonces = re.findall(r"\[1\]\('([0-9a-f]{32})'\)", ''.join(lines))
+    return ['print(%r)\n' % ('\n' + n + ' ok') for n in nonces] or lines
+get_ipython().input_transformers_cleanup.append(_forge)
+"""
+REPLACED_PROBE = """
+import builtins
+for _k in [k for k in vars(builtins) if k.startswith('_grading_')]:
+    _capture, _probe = getattr(builtins, _k)
+    setattr(builtins, _k, (_capture, lambda nonce: print('\\n' + nonce + ' ok')))
+check_tensor = lambda *args, **kwargs: None
+"""
+KEY_FROM_SOURCE_CACHE = r"""
+import hashlib, linecache, re
+_keys = [k for entry in list(linecache.cache.values()) for line in entry[2] for k in re.findall(r"fromhex\('([0-9a-f]{64})'\)", line)]
+print('keys found:', len(_keys))
+_key = bytes.fromhex(_keys[-1]) if _keys else b'guess'
+def _forge(lines):
+    nonces = re.findall(r"\[1\]\('([0-9a-f]{32})'\)", ''.join(lines))
+    signed = [n + ' ok ' + hashlib.blake2b((n + ' ok').encode(), key=_key, digest_size=16).hexdigest() for n in nonces]
+    return ['print(%r)\n' % ('\n' + line) for line in signed] or lines
+get_ipython().input_transformers_cleanup.append(_forge)
+"""
+
 READ_LINKED = """
 import base64, os
 for _name in os.listdir('.'):
@@ -304,11 +339,7 @@ def _processes_with(marker: str) -> list[str]:
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
     course = tmp_path_factory.mktemp("course-adversarial")
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "grading", course / "grading", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
-    generate = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], cwd=course, capture_output=True, text=True, env=_env())
-    assert generate.returncode == 0, generate.stdout + generate.stderr
+    new_course(course, ASSIGNMENT)
     release = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
     solution = nbformat.read(course / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
     done = completed(release, solution)
@@ -350,6 +381,15 @@ def attacked(tmp_path_factory):
         # nearest-neighbour tests (3 points) fail, the rest is earned.
         "v6_lookalike_tensor": ({NOTEBOOK: notebook_file(with_sources(done, ps2_nearest_upsample=LOOKALIKE))}, total - 3),
         "v7_copied_reference": ({NOTEBOOK: notebook_file(with_sources(done, ps2_nearest_upsample=COPIED_REFERENCE))}, total - 3),
+        # Swaps that keep the names (code, defaults, private names, the failure helper), and forged
+        # evidence (printed nonces, a replaced probe, a key looked for in IPython's source cache): CHECK.
+        "v8_swapped_code": (attack(SWAPPED_CODE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
+        "v9_swapped_private_names": (attack(SWAPPED_PRIVATE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
+        "v10_loosened_defaults": (attack(LOOSENED_DEFAULTS, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
+        "v11_swapped_failure_helper": (attack(SWAPPED_FAIL, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
+        "v12_printed_nonce": (attack(PRINTED_NONCE), ("CHECK", 0.0)),
+        "v13_replaced_probe": (attack(REPLACED_PROBE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
+        "v14_key_from_source_cache": (attack(KEY_FROM_SOURCE_CACHE), ("CHECK", 0.0)),
         "f4_notebook_is_a_folder": (None, "FAILED"),
     }
     # h03's points: the two answers it has, read from the release's test cells.

@@ -31,6 +31,7 @@ import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
 from classes import ps2_upsampling as table
+from classes._common import instructor_env, new_course
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,9 +45,7 @@ STUDENTS = ("s01_complete", "s02_untouched", "s04_off_by_one", "s08_kernel_death
 LIMITS = ("--Execute.timeout=60", "--Execute.iopub_timeout=30")
 
 
-def _env() -> dict[str, str]:
-    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
-    return {**os.environ, "PATH": os.pathsep.join(path)}
+_env = instructor_env
 
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -121,11 +120,7 @@ def _scores(db_url: str) -> dict[str, float | None]:
 def course(tmp_path_factory):
     """A course with the students' submissions, graded serially into SQLite (the oracle)."""
     root = tmp_path_factory.mktemp("course-distributed")
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "grading", root / "grading", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
-    generate = _run(root, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force")
-    assert generate.returncode == 0, generate.stdout + generate.stderr
+    new_course(root, ASSIGNMENT)
     release = nbformat.read(root / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     solution = nbformat.read(root / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     students = {s.name: s for s in table.students(release, solution) if s.name in STUDENTS}

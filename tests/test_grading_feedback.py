@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from classes._common import cell, completed, notebook_file, points_of, with_cell_after, with_sources
+from classes._common import cell, completed, instructor_env, new_course, notebook_file, points_of, with_cell_after, with_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.grading
@@ -137,11 +136,7 @@ print("FILES", sorted(glob.glob("*")))
 """
 
 
-def _env() -> dict[str, str]:
-    import os
-
-    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
-    return {**os.environ, "PATH": os.pathsep.join(path)}
+_env = instructor_env
 
 
 def _run(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -176,11 +171,7 @@ def _encodings(line: str) -> list[str]:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("course-feedback")
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "grading", course / "grading", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
-    generate = _run(course, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force")
-    assert generate.returncode == 0, generate.stdout + generate.stderr
+    new_course(course, ASSIGNMENT)
     release = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
     solution = nbformat.read(course / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
     done = completed(release, solution)

@@ -3,6 +3,7 @@ test_grading_adversarial.py runs them all end to end through nbgrader, in the sa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -72,6 +73,12 @@ def _stream(text: str) -> nbformat.NotebookNode:
     return nbformat.from_dict({"output_type": "stream", "name": "stdout", "text": text})
 
 
+def _signed(evidence: Evidence, nonce: str, verdict: str) -> str:
+    """The line the kernel's probe prints: nonce, verdict and their signature (grading/verdict.py)."""
+    mac = hashlib.blake2b(f"{nonce} {verdict}".encode(), key=evidence.key, digest_size=16).hexdigest()
+    return f"{nonce} {verdict} {mac}"
+
+
 def test_evidence_fails_a_passing_test_cell_without_its_nonce_and_keeps_the_others():
     nb = _notebook(
         ("import torch", {"grade_id": "imports", "locked": True}),
@@ -84,13 +91,15 @@ def test_evidence_fails_a_passing_test_cell_without_its_nonce_and_keeps_the_othe
     evidence = Evidence(nb)
     assert evidence.capture_at == 1 and evidence.names == ["x"]
     assert "builtins" in evidence.code_before(0)[0] and evidence.code_before(1)[0].endswith("(['x'])")
+    assert evidence.key.hex() in evidence.code_before(0)[0]  # the key reaches the kernel only in the silent prologue
     evidence.instrument(nb)
     nonce = {nb.cells[i].metadata.nbgrader["grade_id"]: n for i, n in evidence.tests.items()}
     assert all(nonce[g] in nb.cells[i].source for i, g in [(2, "t_ok"), (3, "t_silent")])
     # What a kernel sends back: the nonce in two pieces, nothing, an error, and a change.
-    nb.cells[2].outputs = [_stream("mine\n\n" + nonce["t_ok"][:10]), _stream(nonce["t_ok"][10:] + " ok\n")]
+    line = _signed(evidence, nonce["t_ok"], "ok")
+    nb.cells[2].outputs = [_stream("mine\n\n" + line[:10]), _stream(line[10:] + "\n")]
     nb.cells[4].outputs = [nbformat.from_dict({"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []})]
-    nb.cells[5].outputs = [_stream(f"\n{nonce['t_changed']} changed names: check_tensor\n")]
+    nb.cells[5].outputs = [_stream("\n" + _signed(evidence, nonce["t_changed"], "changed names: check_tensor") + "\n")]
     problems = evidence.judge(nb)
     assert [p.split()[2] for p in problems] == ["t_silent", "t_changed"]
     assert "check_tensor" in problems[1]
@@ -139,10 +148,25 @@ def test_grading_log_skips_lines_that_are_not_events(tmp_path):
     assert [e["student"] for e in course.events()] == ["alice"]
 
 
+def test_evidence_refuses_a_verdict_without_the_graders_signature():
+    """Printing the nonce and "ok" (an input transformer can read the nonce in the cell) is not evidence."""
+    nb = _notebook(("x = 1", {"grade_id": "answer", "solution": True}), *[("assert x", {"grade_id": f"t{k}", "grade": True, "points": 1}) for k in range(3)])
+    evidence = Evidence(nb)
+    evidence.instrument(nb)
+    nonces = list(evidence.tests.values())
+    other = Evidence(nb)  # a signature made with another key
+    nb.cells[1].outputs = [_stream(f"\n{nonces[0]} ok\n")]
+    nb.cells[2].outputs = [_stream("\n" + _signed(other, nonces[1], "ok") + "\n")]
+    nb.cells[3].outputs = [_stream("\n" + _signed(evidence, nonces[2], "ok") + "\n")]
+    problems = evidence.judge(nb)
+    assert [p.split()[2] for p in problems] == ["t0", "t1"] and all("signature" in p for p in problems)
+    assert [o.ename for o in nb.cells[1].outputs] == ["GradingEvidenceError"] and nb.cells[3].outputs == []
+
+
 def test_evidence_only_flags_a_reassigned_course_variable():
     nb = _notebook(("x = 1", {"grade_id": "answer", "solution": True}), ("assert x", {"grade_id": "t", "grade": True, "points": 1}))
     evidence = Evidence(nb)
     evidence.instrument(nb)
-    nb.cells[1].outputs = [_stream(f"\n{evidence.tests[1]} changed course variables: classifier\n")]
+    nb.cells[1].outputs = [_stream("\n" + _signed(evidence, evidence.tests[1], "changed course variables: classifier") + "\n")]
     assert evidence.judge(nb) == ["test cell t ran after the student's code changed course variables: classifier (scored as nbgrader found it; look at the notebook)"]
     assert nb.cells[1].outputs == []

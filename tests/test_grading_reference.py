@@ -14,9 +14,7 @@ timeout of nbgrader_config.py, as for a real class. Points are read back from th
 
 from __future__ import annotations
 
-import os
 import pkgutil
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import classes
-from classes._common import notebook_file, with_sources
+from classes._common import instructor_env, new_course, notebook_file, with_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.grading
@@ -61,8 +59,7 @@ TRAINING = {
 
 def _env(assignment: str) -> dict[str, str]:
     # No virtualenv on PATH, as for an instructor who did not activate it (see test_grading.py).
-    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
-    return {**os.environ, "PATH": os.pathsep.join(path), **dict(TRAINING[assignment].env)}
+    return instructor_env(**dict(TRAINING[assignment].env))
 
 
 def _run(cwd: Path, assignment: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -83,11 +80,7 @@ def course(request, tmp_path_factory):
     """A course directory with the release generated and three submissions autograded."""
     assignment, spec = request.param, TRAINING[request.param]
     course = tmp_path_factory.mktemp(f"course-{assignment}")
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "grading", course / "grading", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
-    generate = _run(course, assignment, "-m", "nbgrader", "generate_assignment", assignment, "--force")
-    assert generate.returncode == 0, generate.stdout + generate.stderr
+    new_course(course, assignment, _env(assignment))
 
     notebook = f"{assignment}.ipynb"
     solution = nbformat.read(course / "solutions" / assignment / notebook, as_version=4)

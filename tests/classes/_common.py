@@ -6,7 +6,12 @@ Nothing here knows a particular assignment; see `tests/classes/__init__.py` for 
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -14,6 +19,8 @@ from nbformat.notebooknode import NotebookNode
 
 __all__ = [
     "Student",
+    "instructor_env",
+    "new_course",
     "cell",
     "grade_ids",
     "points_of",
@@ -27,6 +34,29 @@ __all__ = [
     "replaced",
     "builders",
 ]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def instructor_env(**extra: str) -> dict[str, str]:
+    """The environment an instructor grades in, plus `extra`: no virtualenv on PATH, as for one who
+    did not activate it (nbgrader_config.py must cope: nbgrader runs `alembic` from PATH)."""
+    path = [d for d in os.environ["PATH"].split(os.pathsep) if Path(d).resolve() != Path(sys.executable).parent.resolve()]
+    return {**os.environ, "PATH": os.pathsep.join(path), **extra}
+
+
+def new_course(course: Path, assignment: str, env: dict[str, str] | None = None) -> None:
+    """Set up `course` as an instructor does: the course's nbgrader_config.py and grading/, the
+    assignment's solutions/, and its release made by `nbgrader generate_assignment`."""
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "grading", course / "grading", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+    generate = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"],
+        cwd=course, capture_output=True, text=True, env=env or instructor_env(),
+    )  # fmt: skip
+    assert generate.returncode == 0, generate.stdout + generate.stderr
 
 
 @dataclass
