@@ -222,6 +222,8 @@ _ip.run_cell = lambda raw_cell, *args, **kwargs: _run_cell('pass', *args, **kwar
 REBOUND_CHECK = "check_tensor = lambda *args, **kwargs: None\n"
 PATCHED_TORCH = "torch.isclose = lambda a, b, **kwargs: torch.ones_like(a, dtype=torch.bool)\ntorch.Tensor.__ne__ = lambda self, other: False\n"
 WRONG_NEAREST = "def nearest_upsample(x, scale):\n    return x\n"
+# A common mistake with the right shape and dtype (the whole image tiled): only the values are wrong.
+WRONG_TILED = "def nearest_upsample(x, scale):\n    return x.repeat(1, 1, scale, scale)\n"
 LOOKALIKE = """
 class _Agree(type):
     def __eq__(cls, other):
@@ -384,9 +386,9 @@ def attacked(tmp_path_factory):
         # Swaps that keep the names (code, defaults, private names, the failure helper), and forged
         # evidence (printed nonces, a replaced probe, a key looked for in IPython's source cache): CHECK.
         "v8_swapped_code": (attack(SWAPPED_CODE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
-        "v9_swapped_private_names": (attack(SWAPPED_PRIVATE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
-        "v10_loosened_defaults": (attack(LOOSENED_DEFAULTS, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
-        "v11_swapped_failure_helper": (attack(SWAPPED_FAIL, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
+        "v9_swapped_private_names": (attack(SWAPPED_PRIVATE, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), ("CHECK", total - 3)),
+        "v10_loosened_defaults": (attack(LOOSENED_DEFAULTS, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), ("CHECK", total - 3)),
+        "v11_swapped_failure_helper": (attack(SWAPPED_FAIL, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), ("CHECK", total - 3)),
         "v12_printed_nonce": (attack(PRINTED_NONCE), ("CHECK", 0.0)),
         "v13_replaced_probe": (attack(REPLACED_PROBE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
         "v14_key_from_source_cache": (attack(KEY_FROM_SOURCE_CACHE), ("CHECK", 0.0)),
