@@ -341,9 +341,7 @@ def _processes_with(marker: str) -> list[str]:
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
     course = tmp_path_factory.mktemp("course-adversarial")
-    new_course(course, ASSIGNMENT)
-    release = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    solution = nbformat.read(course / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    release, solution = new_course(course, ASSIGNMENT)
     done = completed(release, solution)
     total = points_of(release)
     server = Server()

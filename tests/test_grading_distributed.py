@@ -25,7 +25,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
@@ -120,9 +119,7 @@ def _scores(db_url: str) -> dict[str, float | None]:
 def course(tmp_path_factory):
     """A course with the students' submissions, graded serially into SQLite (the oracle)."""
     root = tmp_path_factory.mktemp("course-distributed")
-    new_course(root, ASSIGNMENT)
-    release = nbformat.read(root / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    solution = nbformat.read(root / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    release, solution = new_course(root, ASSIGNMENT)
     students = {s.name: s for s in table.students(release, solution) if s.name in STUDENTS}
     assert set(students) == set(STUDENTS)
     for student in students.values():

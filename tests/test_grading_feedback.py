@@ -34,7 +34,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -171,9 +170,7 @@ def _encodings(line: str) -> list[str]:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("course-feedback")
-    new_course(course, ASSIGNMENT)
-    release = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    solution = nbformat.read(course / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    release, solution = new_course(course, ASSIGNMENT)
     done = completed(release, solution)
     students = {
         "d1_doubling": with_sources(done, ps2_nearest_upsample=DOUBLING),

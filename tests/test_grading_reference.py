@@ -20,7 +20,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -80,11 +79,8 @@ def course(request, tmp_path_factory):
     """A course directory with the release generated and three submissions autograded."""
     assignment, spec = request.param, TRAINING[request.param]
     course = tmp_path_factory.mktemp(f"course-{assignment}")
-    new_course(course, assignment, _env(assignment))
-
+    release, solution = new_course(course, assignment, _env(assignment))
     notebook = f"{assignment}.ipynb"
-    solution = nbformat.read(course / "solutions" / assignment / notebook, as_version=4)
-    release = nbformat.read(course / "exercises" / assignment / notebook, as_version=4)
     submissions = {"ref": solution, "blank": release, "untrained": with_sources(solution, **{spec.train_cell: spec.untrained})}
     for student, nb in submissions.items():
         folder = course / "submitted" / student / assignment

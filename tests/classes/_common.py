@@ -46,9 +46,11 @@ def instructor_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PATH": os.pathsep.join(path), **extra}
 
 
-def new_course(course: Path, assignment: str, env: dict[str, str] | None = None) -> None:
+def new_course(course: Path, assignment: str, env: dict[str, str] | None = None) -> tuple[NotebookNode, NotebookNode]:
     """Set up `course` as an instructor does: the course's nbgrader_config.py and grading/, the
-    assignment's solutions/, and its release made by `nbgrader generate_assignment`."""
+    assignment's solutions/, and its release made by `nbgrader generate_assignment`.
+
+    Returns the release and the solution notebook (`<assignment>.ipynb`) as read back from it."""
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "grading", course / "grading", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
@@ -57,6 +59,8 @@ def new_course(course: Path, assignment: str, env: dict[str, str] | None = None)
         cwd=course, capture_output=True, text=True, env=env or instructor_env(),
     )  # fmt: skip
     assert generate.returncode == 0, generate.stdout + generate.stderr
+    notebook = f"{assignment}.ipynb"
+    return tuple(nbformat.read(course / folder / assignment / notebook, as_version=4) for folder in ("exercises", "solutions"))
 
 
 @dataclass
