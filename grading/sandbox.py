@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,15 @@ def sandbox_problem() -> str | None:
 def _seglib_dir() -> Path | None:
     spec = importlib.util.find_spec("seglib")
     return Path(spec.origin).resolve().parent if spec and spec.origin else None
+
+
+def _kill_all(uid: int, *, tries: int = 50) -> None:
+    """SIGKILL every process of `uid` until none is left (a process may fork while others die)."""
+    for _ in range(tries):
+        subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True)
+        if subprocess.run(["pgrep", "-U", str(uid)], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.1)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -211,14 +221,28 @@ class SandboxedKernelManager(AsyncKernelManager):
             if not restart:
                 self._release()
 
-    # AsyncKernelManager binds its base class's coroutine to this name: point it at the one above.
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        # nbclient calls only this, not shutdown, when the kernel died on its own.
+        try:
+            await super()._async_cleanup_resources(restart=restart)
+        finally:
+            if not restart:
+                self._release()
+
+    # AsyncKernelManager binds its base class's coroutines to these names: point them at the ones above.
     shutdown_kernel = _async_shutdown_kernel
+    cleanup_resources = _async_cleanup_resources
 
     def _release(self) -> None:
         if self._uid is not None:  # no process of the uid may outlive the kernel (PID namespace aside)
-            subprocess.run(["pkill", "-KILL", "-U", str(self._uid)], capture_output=True)
+            _kill_all(self._uid)
         if self._box is not None:
-            shutil.rmtree(self._box, ignore_errors=True)
+            # A process that was still exiting may have written one more file: try again.
+            for _ in range(5):
+                shutil.rmtree(self._box, ignore_errors=True)
+                if not self._box.exists():
+                    break
+                time.sleep(0.2)
             self._box = None
         if self._uid_lock is not None:
             self._uid_lock.close()
