@@ -54,7 +54,9 @@ UNSAFE_ENV = "GRADING_UNSAFE_NO_SANDBOX"
 VERDICT_ENV = "GRADING_VERDICT_FILE"
 # Host uids given to sandboxed kernels when the grader runs as root: one per kernel at a time.
 UID_RANGE = range(61000, 61000 + 512)
-_LOCKS = Path(tempfile.gettempdir()) / "grading-sandbox-uids"
+# One lock per uid, for the whole machine whatever each grader's TMPDIR: two graders that took
+# the same uid would kill each other's kernels when either one ends (`_kill_all`).
+_LOCKS = Path("/run/grading-sandbox-uids")
 # Environment variables the kernel may see (everything else, credentials included, is dropped).
 PASS_ENV = ("PS6_DATA", "SEGLIB_DATA", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "NBGRADER_EXECUTION", "LANG", "TZ")
 
@@ -131,7 +133,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     def _take_uid(self) -> int:
-        _LOCKS.mkdir(mode=0o700, exist_ok=True)
+        _LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
         for uid in UID_RANGE:
             lock = open(_LOCKS / str(uid), "w")
             try:

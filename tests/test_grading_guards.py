@@ -176,6 +176,7 @@ def test_evidence_only_flags_a_reassigned_course_variable():
 @pytest.mark.skipif(os.geteuid() != 0, reason="the uid branch of the sandbox needs root (test_sandbox_unprivileged.py covers the other)")
 def test_a_kernel_that_dies_on_its_own_leaves_no_sandbox_folder_behind(tmp_path, monkeypatch):
     """nbclient does not shut down a dead kernel, it only cleans up: the sandbox's folder must go then too."""
+    import shutil
     import tempfile
 
     from nbclient.exceptions import DeadKernelError
@@ -184,11 +185,14 @@ def test_a_kernel_that_dies_on_its_own_leaves_no_sandbox_folder_behind(tmp_path,
 
     if sandbox_problem() is not None:
         pytest.skip(sandbox_problem())
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
+    # A short folder of its own: the kernel's socket path must fit in 108 bytes.
+    tmp = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     (tmp_path / "student").mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')"), nbformat.v4.new_code_cell("import os\nos._exit(1)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with pytest.raises(DeadKernelError):
         SandboxedExecute(timeout=120).preprocess(nb, {"metadata": {"path": str(tmp_path / "student")}})
-    assert [p.name for p in (tmp_path / "tmp").iterdir()] == []
+    left = [p.name for p in tmp.iterdir()]
+    shutil.rmtree(tmp)
+    assert left == []
