@@ -123,7 +123,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.sandboxed = problem is None
         if self.sandboxed:
             # A private folder per kernel: the sockets and connection file, and the working copy.
-            self._box = Path(tempfile.mkdtemp(prefix="grading-sandbox-"))
+            # The kernel's sockets live in it, and a socket's path must fit in 108 bytes: under a
+            # long TMPDIR, use /tmp.
+            base = tempfile.gettempdir() if len(tempfile.gettempdir()) <= 64 else "/tmp"
+            self._box = Path(tempfile.mkdtemp(prefix="grading-sandbox-", dir=base))
             (self._box / "ipc").mkdir()
             self.transport = "ipc"
             self.connection_file = str(self._box / "ipc" / "kernel.json")

@@ -185,7 +185,6 @@ def test_a_kernel_that_dies_on_its_own_leaves_no_sandbox_folder_behind(tmp_path,
 
     if sandbox_problem() is not None:
         pytest.skip(sandbox_problem())
-    # A short folder of its own: the kernel's socket path must fit in 108 bytes.
     tmp = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     (tmp_path / "student").mkdir()
@@ -196,3 +195,28 @@ def test_a_kernel_that_dies_on_its_own_leaves_no_sandbox_folder_behind(tmp_path,
     left = [p.name for p in tmp.iterdir()]
     shutil.rmtree(tmp)
     assert left == []
+
+
+@pytest.mark.grading
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid branch of the sandbox needs root")
+def test_a_long_tmpdir_still_grades(monkeypatch):
+    """The kernel's socket path must fit in 108 bytes; a long TMPDIR once failed with "File name too long"."""
+    import shutil
+    import tempfile
+
+    from grading.sandbox import SandboxedExecute, sandbox_problem
+
+    if sandbox_problem() is not None:
+        pytest.skip(sandbox_problem())
+    long = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp")) / ("a-rather-long-folder-name-" * 3) / "tmp"
+    long.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(long))
+    student = long / "student"
+    student.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    try:
+        nb, _ = SandboxedExecute(timeout=120).preprocess(nb, {"metadata": {"path": str(student)}})
+    finally:
+        shutil.rmtree(long.parents[1])
+    assert nb.cells[0].outputs[0]["text"] == "42\n"
