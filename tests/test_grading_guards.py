@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import types
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
+from nbclient.exceptions import DeadKernelError
 
 import seglib.ops
 from seglib.testing import check_tensor, unavailable
@@ -172,51 +175,37 @@ def test_evidence_only_flags_a_reassigned_course_variable():
     assert nb.cells[1].outputs == []
 
 
-@pytest.mark.grading
-@pytest.mark.skipif(os.geteuid() != 0, reason="the uid branch of the sandbox needs root (test_sandbox_unprivileged.py covers the other)")
-def test_a_kernel_that_dies_on_its_own_leaves_no_sandbox_folder_behind(tmp_path, monkeypatch):
-    """nbclient does not shut down a dead kernel, it only cleans up: the sandbox's folder must go then too."""
-    import shutil
-    import tempfile
-
-    from nbclient.exceptions import DeadKernelError
-
+def _sandboxed(*sources: str, path: Path) -> nbformat.NotebookNode:
+    """Run a notebook of `sources` through the grader's sandboxed Execute in folder `path`."""
     from grading.sandbox import SandboxedExecute, sandbox_problem
 
-    if sandbox_problem() is not None:
-        pytest.skip(sandbox_problem())
+    if os.geteuid() != 0 or sandbox_problem() is not None:
+        pytest.skip(f"the uid branch of the sandbox needs root and bubblewrap ({sandbox_problem()})")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return SandboxedExecute(timeout=120).preprocess(nb, {"metadata": {"path": str(path)}})[0]
+
+
+@pytest.mark.grading
+def test_a_kernel_that_dies_on_its_own_leaves_no_sandbox_folder_behind(tmp_path, monkeypatch):
+    """nbclient does not shut down a dead kernel, it only cleans up: the sandbox's folder must go then too."""
     tmp = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    (tmp_path / "student").mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')"), nbformat.v4.new_code_cell("import os\nos._exit(1)")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    with pytest.raises(DeadKernelError):
-        SandboxedExecute(timeout=120).preprocess(nb, {"metadata": {"path": str(tmp_path / "student")}})
-    left = [p.name for p in tmp.iterdir()]
-    shutil.rmtree(tmp)
+    try:
+        with pytest.raises(DeadKernelError):
+            _sandboxed("print('hello')", "import os\nos._exit(1)", path=tmp_path)
+        left = [p.name for p in tmp.iterdir()]
+    finally:
+        shutil.rmtree(tmp)
     assert left == []
 
 
 @pytest.mark.grading
-@pytest.mark.skipif(os.geteuid() != 0, reason="the uid branch of the sandbox needs root")
-def test_a_long_tmpdir_still_grades(monkeypatch):
+def test_a_long_tmpdir_still_grades(tmp_path, monkeypatch):
     """The kernel's socket path must fit in 108 bytes; a long TMPDIR once failed with "File name too long"."""
-    import shutil
-    import tempfile
-
-    from grading.sandbox import SandboxedExecute, sandbox_problem
-
-    if sandbox_problem() is not None:
-        pytest.skip(sandbox_problem())
-    long = Path(tempfile.mkdtemp(prefix="gs", dir="/tmp")) / ("a-rather-long-folder-name-" * 3) / "tmp"
+    long = tmp_path / ("a-rather-long-folder-name-" * 3) / "tmp"
     long.mkdir(parents=True)
+    (tmp_path / "student").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(long))
-    student = long / "student"
-    student.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    try:
-        nb, _ = SandboxedExecute(timeout=120).preprocess(nb, {"metadata": {"path": str(student)}})
-    finally:
-        shutil.rmtree(long.parents[1])
+    nb = _sandboxed("print(6 * 7)", path=tmp_path / "student")
     assert nb.cells[0].outputs[0]["text"] == "42\n"
