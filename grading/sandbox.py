@@ -42,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
+from grading.outside import SERVER, OutsideChecker, new_names, outside_cells
 from grading.verdict import Evidence
+from nbformat.notebooknode import from_dict
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
@@ -272,12 +274,18 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):  # type: ignore[no-untyped-def]
         """Run the notebook; then fail (and report) every test cell without evidence it ran (grading/verdict.py)."""
         self._kept: dict[int, int] = {}
-        self._evidence = Evidence(nb)
+        self._checker_cells, self._outside = outside_cells(nb)
+        self._checker: OutsideChecker | None = None
+        self._server = new_names()
+        self._outside_problems: list[str] = []
+        self._evidence = Evidence(nb, judged_outside=self._outside)
         self._evidence.instrument(nb)
         try:
             nb, resources = super().preprocess(nb, resources, km=km)
         finally:
-            problems = self._evidence.judge(nb)
+            if self._checker is not None:
+                self._checker.close()
+            problems = self._outside_problems + self._evidence.judge(nb)
         if problems:
             self.log.warning("test cells without evidence: %s", problems)
             report = os.environ.get(VERDICT_ENV)
@@ -288,13 +296,50 @@ class SandboxedExecute(Execute):
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):  # type: ignore[no-untyped-def]
-        if cell.cell_type == "code":
-            for code in self._evidence.code_before(index):
-                # Silent: no output, no history entry, not in `In`.
-                reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
-                if not reply or reply["content"].get("status") != "ok":  # the test cells then show no evidence
-                    self.log.warning("the grader's own code failed in the kernel: %s", (reply or {}).get("content"))
-        return super().preprocess_cell(cell, resources, index)
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        before = self._evidence.code_before(index)
+        if index == self._evidence.first_code and self._outside:
+            before.insert(0, SERVER % self._server)
+        for code in before:
+            # Silent: no output, no history entry, not in `In`.
+            reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
+            if not reply or reply["content"].get("status") != "ok":  # the test cells then show no evidence
+                self.log.warning("the grader's own code failed in the kernel: %s", (reply or {}).get("content"))
+        if index in self._outside:
+            return self._judge_outside(cell, index), resources
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if index in self._checker_cells and self._outside:
+            result = self._run_in_checker(cell.source, index, quiet=True)
+            if result.get("status") != "ok":
+                self.log.warning("a course cell failed in the checker: %s", str(result)[:500])
+        return cell, resources
+
+    def _run_in_checker(self, source: str, index: int, *, quiet: bool = False, fetch: list[str] | None = None) -> dict:
+        if self._checker is None:
+            pid = getattr(getattr(self.km, "provisioner", None), "pid", None) or os.getpid()
+            self._checker = OutsideChecker(self.km.connection_file, *self._server, pid=pid)
+        return self._checker.run(source, timeout=float(self.timeout or 300), fetch=fetch or [], quiet=quiet)
+
+    def _judge_outside(self, cell, index):  # type: ignore[no-untyped-def]
+        """A test cell run by the checker, not the kernel (grading/outside.py): its outputs are the checker's."""
+        result = self._run_in_checker(cell.source, index, fetch=self._outside[index])
+        outputs = [o for o in result.get("outputs", []) if isinstance(o, dict)]
+        if result.get("status") == "crashed":
+            why = str(result.get("why", "the checker failed"))
+            grade_id = _meta_id(cell)
+            self._outside_problems.append(f"test cell {grade_id}: {why}")
+            outputs.append({"output_type": "error", "ename": "GradingEvidenceError", "evalue": f"no points: {why}", "traceback": [f"GradingEvidenceError: {why}"]})
+        kept, cell.outputs = 0, []
+        for output in outputs:
+            content = {k: v for k, v in output.items() if k != "output_type"}
+            size = sum(len(v) if isinstance(v, str) else len(str(v)) for v in _texts(content))
+            if kept + size > self.max_output_chars:
+                content = _clip(content, max(self.max_output_chars - kept, 200))
+            kept += size
+            cell.outputs.append(from_dict({"output_type": output.get("output_type"), **content}))
+        cell.execution_count = None
+        return cell
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         """Keep at most `max_output_chars` characters of a cell's output, counted over all its outputs."""
@@ -308,6 +353,11 @@ class SandboxedExecute(Execute):
             size = max(self.max_output_chars - kept, 0)
         self._kept[cell_index] = kept + size
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _meta_id(cell: Any) -> str:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return str(meta.get("grade_id", "?")) if isinstance(meta, dict) else "?"
 
 
 def _texts(content: dict) -> list[Any]:

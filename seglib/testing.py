@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["answer", "call_student", "check_number", "check_own_module", "check_tensor", "describe", "digests", "unavailable"]
+__all__ = ["answer", "call_student", "check_number", "check_own_module", "check_tensor", "describe", "digests", "switched_off", "unavailable"]
 
 # Trusted references, taken when the test cells import this module (before any student code runs):
 # a student who later rebinds `torch.isclose` does not change what the checks below compute.
@@ -109,6 +109,9 @@ def describe(value: Any) -> str:
 
 def _where(error: BaseException) -> str:
     """' (at line N of your code: `source`)' for the innermost frame outside torch and seglib."""
+    remote = getattr(error, "remote_where", None)  # raised in the kernel, judged outside it (grading/outside.py)
+    if type(remote) is str:
+        return remote
     try:
         frames = [f for f in traceback.extract_tb(error.__traceback__) if "site-packages" not in f.filename and "/seglib/" not in f.filename]
     except Exception:  # a hostile traceback must not hide the student's error
@@ -223,6 +226,7 @@ def unavailable(*targets: Any) -> Iterator[None]:
     RuntimeError: this reference implementation is switched off while your answer is graded: write the function yourself instead of calling it
     """
     restore: list[tuple[Any, str, Any]] = []
+    _active.append([_describe_target(t) for t in targets])
     try:
         for target in targets:
             if isinstance(target, types.FunctionType):
@@ -241,8 +245,35 @@ def unavailable(*targets: Any) -> Iterator[None]:
                 raise TypeError(f"expected a Python function or a (module, 'attribute') pair, got {target!r}")
         yield
     finally:
+        _active.pop()
         for owner, attribute, original in reversed(restore):
             setattr(owner, attribute, original)
+
+
+_active: list[list[tuple[str, str, str]]] = []  # what each `unavailable` block now running switched off
+
+
+def _describe_target(target: Any) -> tuple[str, str, str]:
+    """A target of `unavailable` by name, ("function", "module:qualname", "") or ("attribute", owner, name)."""
+    if isinstance(target, types.FunctionType):
+        return ("function", f"{target.__module__}:{target.__qualname__}", "")
+    if isinstance(target, tuple) and len(target) == 2:
+        owner, attribute = target
+        path = owner.__name__ if isinstance(owner, types.ModuleType) else f"{getattr(owner, '__module__', '')}:{getattr(owner, '__qualname__', '')}"
+        return ("attribute", path, str(attribute))
+    return ("unknown", repr(target)[:80], "")
+
+
+def switched_off() -> list[tuple[str, str, str]]:
+    """What the `unavailable` blocks now running switched off, by name: a grader that runs the
+    student's code in another process switches the same functions off there (grading/outside.py).
+
+    >>> import seglib.ops
+    >>> with unavailable(seglib.ops.nearest_upsample, (torch.nn.functional, "interpolate")):
+    ...     switched_off()
+    [('function', 'seglib.ops:nearest_upsample', ''), ('attribute', 'torch.nn.functional', 'interpolate')]
+    """
+    return [t for block in _active for t in block]
 
 
 def check_own_module(
