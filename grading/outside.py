@@ -77,6 +77,14 @@ def _names(source: str) -> tuple[set[str], set[str]] | None:
     return loaded - stored, stored
 
 
+def _supported(source: str) -> bool:
+    """Whether a test cell can run outside: nothing of `UNSUPPORTED`, and no class of its own (an
+    instance handed to the student's code would have to be rebuilt in the kernel, which lacks it)."""
+    if any(marker in source for marker in UNSUPPORTED):
+        return False
+    return not any(isinstance(node, ast.ClassDef) for node in ast.walk(ast.parse(source)))
+
+
 def outside_cells(nb: NotebookNode) -> tuple[set[int], dict[int, list[str]]]:
     """(the course's cells the checker runs too, {test cell it judges alone: names it takes from the kernel}).
 
@@ -93,7 +101,7 @@ def outside_cells(nb: NotebookNode) -> tuple[set[int], dict[int, list[str]]]:
         meta = _meta(cell)
         kind = "answer" if meta.get("solution") or not meta.get("locked") and not meta.get("grade") else "test" if meta.get("grade") else "course"
         cells.append((i, kind, _names(cell.source) if kind != "answer" else None))
-    outside = {i for i, kind, names in cells if kind == "test" and names is not None and not any(m in nb.cells[i].source for m in UNSUPPORTED)}
+    outside = {i for i, kind, names in cells if kind == "test" and names is not None and _supported(nb.cells[i].source)}
     while True:
         bound: dict[str, tuple[str, int]] = {}  # name -> (where its value lives: trusted, outside, kernel; the cell)
         trusted, fetch, demote = set(), {}, set()
@@ -255,8 +263,11 @@ class OutsideChecker:
     def __init__(self, connection_file: str, name: str, marker: str, pid: int, cwd: str | None = None) -> None:
         # No network, like the kernel: the course's cells then decide as they did there (ps6 picks
         # its data set by whether it can download one).
-        isolate = ["unshare", "--net", "--"] if os.geteuid() == 0 else ["unshare", "--user", "--net", "--"]
-        if subprocess.run([*isolate, "true"], capture_output=True).returncode != 0:
+        isolate = [shutil.which("unshare") or "unshare", "--net", "--"] if os.geteuid() == 0 else [shutil.which("unshare") or "unshare", "--user", "--net", "--"]
+        try:
+            if subprocess.run([*isolate, "true"], capture_output=True, timeout=30).returncode != 0:
+                isolate = []
+        except (OSError, subprocess.SubprocessError):
             isolate = []
         # `-I` and an empty folder of its own: nothing in the student's folder (a `seglib/` or
         # `torch.py` of theirs) can come before the course's code on sys.path.
@@ -301,6 +312,10 @@ class RemoteError(Exception):
     """An exception of a type that is not Python's own, raised by the student's code in the kernel."""
 
 
+class CellTimeout(BaseException):
+    """The cell ran out of time (a BaseException: a test's `except Exception` must not take it)."""
+
+
 def _error_type(name: str) -> type[BaseException]:
     import builtins
 
@@ -340,13 +355,13 @@ class _Kernel:
         code = f"__import__('builtins').{self.name}[0]({base64.b64encode(buffer.getvalue()).decode()!r})"
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError("the cell ran out of time")
+            raise CellTimeout("the cell ran out of time and was interrupted")
 
         reply = self._execute(code, f"__import__('builtins').{self.name}[1]()")
-        text = (((reply.get("content") or {}).get("user_expressions") or {}).get("r") or {}).get("data", {}).get("text/plain", "")
-        if not isinstance(text, str) or len(text) > (1 << 30):
-            raise RemoteError("the kernel's answer could not be read")
         try:
+            text = reply["content"]["user_expressions"]["r"]["data"]["text/plain"]
+            if not isinstance(text, str) or len(text) > (1 << 28):
+                raise ValueError("too long")
             payload = base64.b64decode(ast.literal_eval(text))
             answer = torch.load(io.BytesIO(payload), weights_only=True)
         except Exception:
@@ -355,7 +370,10 @@ class _Kernel:
             raise RemoteError("the kernel's answer could not be read")
         if "error" in answer:
             ename, text, where = (list(answer["error"]) + ["", "", ""])[:3]
-            error = _error_type(str(ename))(str(text))
+            try:
+                error = _error_type(str(ename))(str(text))
+            except Exception:  # a built-in type that wants other arguments (UnicodeDecodeError)
+                error = _error_type("E" + str(ename))(str(text))
             error.remote_where = str(where)[:500]  # read by seglib.testing._where
             raise error
         return self._revive(answer.get("ok"))
@@ -373,7 +391,7 @@ class _Kernel:
         while reply is None or not idle:
             if time.monotonic() > self.deadline:
                 client.control_channel.send(client.session.msg("interrupt_request", {}))
-                raise TimeoutError("the cell ran out of time")
+                raise CellTimeout("the cell ran out of time and was interrupted")
             if reply is not None and time.monotonic() > waited + 5:
                 break  # the reply came and the last output is late: do not wait for it forever
             if not _alive(self.pid):
@@ -574,7 +592,7 @@ def _main(connection_file: str, name: str, marker: str, pid: str) -> None:
                         namespace.pop(n, None)  # a name the student's kernel no longer has is not set
                     namespace.update(kernel.request_names(request["fetch"]))
                 exec(compile(source, "<test cell>", "exec"), namespace)
-        except TimeoutError as error:
+        except CellTimeout as error:
             status = "timeout"
             outputs.append({"output_type": "error", "ename": "CellTimeoutError", "evalue": str(error), "traceback": [f"CellTimeoutError: {error}"]})
         except BaseException as error:  # noqa: BLE001: the cell's failure is its result

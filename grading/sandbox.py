@@ -265,6 +265,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 class SandboxedExecute(Execute):
     """nbgrader's Execute with the kernel in the sandbox and every output capped as it arrives."""
 
+    judge_outside = Bool(True, help="Run the test cells that allow it outside the student's kernel (grading/outside.py); False runs every test in the kernel, as plain nbgrader does.").tag(config=True)
     max_output_chars = Integer(100_000, help="Characters of output kept per cell; the rest is dropped as it arrives (errors are kept, shortened).").tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -274,7 +275,7 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):  # type: ignore[no-untyped-def]
         """Run the notebook; then fail (and report) every test cell without evidence it ran (grading/verdict.py)."""
         self._kept: dict[int, int] = {}
-        self._checker_cells, self._outside = outside_cells(nb)
+        self._checker_cells, self._outside = outside_cells(nb) if self.judge_outside else (set(), {})
         self._checker: OutsideChecker | None = None
         self._server = new_names()
         self._outside_problems: list[str] = []

@@ -25,11 +25,11 @@ proof instead:
 This is evidence, not proof. Printing a nonce and "ok" is caught (no signature), and so is every
 hook or swap that is still in place when the test ends. A student who studies this checker can
 still beat it from inside the kernel, where everything is theirs: by taking the key out of the
-checker's closure (through `gc`), or by rewriting a test cell so that it undoes its hooks just
-before the checker's statement and puts them back after. Only comparing outside the kernel closes
-that (the test cells would send the student's outputs out, and a trusted process would recompute
-what was expected). The sandbox bounds what such a student can reach: their own grade, never
-anyone else's or the course's.
+checker's closure, or by rewriting a test cell so that it undoes its hooks just before the
+checker's statement and puts them back after. Only judging outside the kernel closes that, and
+grading/outside.py does it for every test cell that allows it; this evidence is for the others
+(tests that look inside a module of the student's own classes). The sandbox bounds what such a
+student can reach: their own grade, never anyone else's or the course's.
 """
 
 from __future__ import annotations

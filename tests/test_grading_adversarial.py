@@ -286,6 +286,40 @@ def _forge(lines):
     return ['print(%r)\n' % ('\n' + line) for line in signed] or lines
 get_ipython().input_transformers_cleanup.append(_forge)
 """
+# The key the in-kernel probe signs with, read from the probe's closure, and every cell that
+# carries a nonce replaced by its signed "ok" (before the tests were judged outside the kernel,
+# this took full marks for an empty notebook, unflagged).
+KEY_FROM_CLOSURE = r"""
+import builtins, hashlib, re
+_found = [v for k, v in vars(builtins).items() if k.startswith('_grading_') and type(v) is tuple and len(v) == 2]
+_keys = [c.cell_contents for v in _found for f in v for c in (getattr(f, '__closure__', None) or ()) if type(c.cell_contents) is bytes and len(c.cell_contents) == 32]
+def _forge(lines):
+    nonces = re.findall(r"\[1\]\('([0-9a-f]{32})'\)", ''.join(lines))
+    if not nonces or not _keys:
+        return lines
+    signed = [n + ' ok ' + hashlib.blake2b((n + ' ok').encode(), key=_keys[0], digest_size=16).hexdigest() for n in nonces]
+    return ['print(%r)\n' % ('\n' + line) for line in signed]
+get_ipython().input_transformers_cleanup.append(_forge)
+"""
+# The grader's server in the kernel replaced: by junk, and by one that answers every request with
+# "no error, the value None" except what it can compute itself.
+REPLACED_SERVER = """
+import builtins
+for _k in [k for k in vars(builtins) if k.startswith('_grading_')]:
+    setattr(builtins, _k, (lambda *a: None, lambda: 'junk'))
+"""
+ANSWERING_SERVER = """
+import base64, builtins, io
+import torch
+for _k in [k for k in vars(builtins) if k.startswith('_grading_')]:
+    _handle, _reply = getattr(builtins, _k)
+    def _forged(request, _handle=_handle):
+        buffer = io.BytesIO()
+        torch.save({'ok': None}, buffer)
+        _state['reply'] = base64.b64encode(buffer.getvalue()).decode()
+    _state = {}
+    setattr(builtins, _k, (_forged, lambda: _state.pop('reply', '')))
+"""
 
 READ_LINKED = """
 import base64, os
@@ -370,26 +404,33 @@ def attacked(tmp_path_factory):
         "f1_shadow_seglib": ({**attack(PROBE_SHADOW, done), "seglib/__init__.py": SHADOW_INIT, "seglib/testing.py": SHADOW_TESTING}, total),
         "f2_symlink": ({NOTEBOOK: notebook_file(with_cell_after(release, "ps2_imports", READ_LINKED))}, 0.0),
         "f3_bad_metadata": (None, None),
-        # Hooks that silence the tests (deserve 0), and names rebound under them (deserve at most
-        # the points without the nearest-neighbour tests, which their wrong answer fails): CHECK.
-        "v1_input_transformer": (attack(INPUT_TRANSFORMER), ("CHECK", 0.0)),
-        "v2_silenced_errors": (attack(SILENCED_ERRORS), ("CHECK", 0.0)),
-        "v3_replaced_run_cell": (attack(REPLACED_RUN_CELL), ("CHECK", 0.0)),
-        "v4_rebound_check_tensor": (attack(REBOUND_CHECK, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
-        "v5_patched_torch": (attack(PATCHED_TORCH, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
+        # Hooks that silence the tests (deserve 0), and names rebound under them (deserve the points
+        # without the nearest-neighbour tests, which their wrong answer fails): the tests run
+        # outside the kernel (grading/outside.py), where none of it reaches.
+        "v1_input_transformer": (attack(INPUT_TRANSFORMER), 0.0),
+        "v2_silenced_errors": (attack(SILENCED_ERRORS), 0.0),
+        "v3_replaced_run_cell": (attack(REPLACED_RUN_CELL), 0.0),
+        "v4_rebound_check_tensor": (attack(REBOUND_CHECK, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), total - 3),
+        "v5_patched_torch": (attack(PATCHED_TORCH, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), total - 3),
         # Fooling check_tensor's type check, and using the reference answer through a copy: the
         # nearest-neighbour tests (3 points) fail, the rest is earned.
         "v6_lookalike_tensor": ({NOTEBOOK: notebook_file(with_sources(done, ps2_nearest_upsample=LOOKALIKE))}, total - 3),
         "v7_copied_reference": ({NOTEBOOK: notebook_file(with_sources(done, ps2_nearest_upsample=COPIED_REFERENCE))}, total - 3),
         # Swaps that keep the names (code, defaults, private names, the failure helper), and forged
-        # evidence (printed nonces, a replaced probe, a key looked for in IPython's source cache): CHECK.
-        "v8_swapped_code": (attack(SWAPPED_CODE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
-        "v9_swapped_private_names": (attack(SWAPPED_PRIVATE, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), ("CHECK", total - 3)),
-        "v10_loosened_defaults": (attack(LOOSENED_DEFAULTS, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), ("CHECK", total - 3)),
-        "v11_swapped_failure_helper": (attack(SWAPPED_FAIL, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), ("CHECK", total - 3)),
-        "v12_printed_nonce": (attack(PRINTED_NONCE), ("CHECK", 0.0)),
-        "v13_replaced_probe": (attack(REPLACED_PROBE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), ("CHECK", total - 3)),
-        "v14_key_from_source_cache": (attack(KEY_FROM_SOURCE_CACHE), ("CHECK", 0.0)),
+        # evidence (printed nonces, a replaced probe, a key looked for in IPython's source cache).
+        "v8_swapped_code": (attack(SWAPPED_CODE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), total - 3),
+        "v9_swapped_private_names": (attack(SWAPPED_PRIVATE, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), total - 3),
+        "v10_loosened_defaults": (attack(LOOSENED_DEFAULTS, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), total - 3),
+        "v11_swapped_failure_helper": (attack(SWAPPED_FAIL, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), total - 3),
+        "v12_printed_nonce": (attack(PRINTED_NONCE), 0.0),
+        "v13_replaced_probe": (attack(REPLACED_PROBE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), total - 3),
+        "v14_key_from_source_cache": (attack(KEY_FROM_SOURCE_CACHE), 0.0),
+        # The two attacks that beat the in-kernel evidence (grading/verdict.py), which the tests
+        # judged outside the kernel (grading/outside.py) leave nothing to beat: the key taken from
+        # the probe's closure, and the grader's server in the kernel replaced.
+        "v15_key_from_closure": (attack(KEY_FROM_CLOSURE), 0.0),
+        "v16_replaced_server": (attack(REPLACED_SERVER), 0.0),
+        "v17_answers_from_replaced_server": (attack(ANSWERING_SERVER), 0.0),
         "f4_notebook_is_a_folder": (None, "FAILED"),
     }
     # h03's points: the two answers it has, read from the release's test cells.
@@ -505,10 +546,13 @@ def test_no_secret_reaches_a_notebook_or_feedback_page(attacked):
     assert base64.b64encode(raw[:64]).decode()[::-1][:40] not in kernel_saw  # the gradebook's first bytes
     solution = (attacked["dir"] / "solutions" / ASSIGNMENT / NOTEBOOK).read_text()
     assert "### BEGIN SOLUTION"[::-1] not in kernel_saw
-    # The hidden tests ran in the kernel, so the autograded notebook of r3 shows them reversed;
-    # the oracle has teeth. Its feedback must not.
+    # ps2's tests are judged outside the kernel (grading/outside.py): r3 printed every cell its
+    # kernel ran, reversed (the oracle has teeth: its own answer cells are there), and no hidden
+    # test was among them. (tests/test_grading_feedback.py runs them in the kernel.)
     hidden = [line.strip() for line in solution.splitlines() if len(line.strip()) > 30 and "assert" in line]
-    assert "### BEGIN HIDDEN TESTS"[::-1] in (attacked["dir"] / "autograded" / "r3_encoded_hidden" / ASSIGNMENT / NOTEBOOK).read_text()
+    r3 = (attacked["dir"] / "autograded" / "r3_encoded_hidden" / ASSIGNMENT / NOTEBOOK).read_text()
+    assert "import torch.nn.functional as F"[::-1] in r3
+    assert "### BEGIN HIDDEN TESTS"[::-1] not in r3 and "check_tensor("[::-1] not in r3
     students_see = _everything_in(attacked, "feedback")
     assert "### BEGIN HIDDEN TESTS"[::-1] not in students_see
     assert hidden and not [line for line in hidden if json.dumps(line[::-1])[1:-1][:40] in students_see]

@@ -44,7 +44,10 @@ pytestmark = pytest.mark.grading
 
 ASSIGNMENT = "ps2_upsampling"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-LIMITS = ("--Execute.timeout=60", "--Execute.iopub_timeout=30")
+# Every test runs in the kernel here, as plain nbgrader runs them and as the course's module tests
+# still run (grading/outside.py judges ps2's tests outside it, where no hidden test is ever seen):
+# the feedback must hold even where the student's code saw the hidden tests run.
+LIMITS = ("--Execute.timeout=60", "--Execute.iopub_timeout=30", "--SandboxedExecute.judge_outside=False")
 MARKER = "### BEGIN HIDDEN TESTS"
 
 # Right for scales 1, 2 and 4 (the visible tests), wrong for 3 (the hidden one): it doubles until

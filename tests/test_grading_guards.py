@@ -209,3 +209,45 @@ def test_a_long_tmpdir_still_grades(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(long))
     nb = _sandboxed("print(6 * 7)", path=tmp_path / "student")
     assert nb.cells[0].outputs[0]["text"] == "42\n"
+
+
+def test_tests_that_need_no_module_internals_are_judged_outside_the_kernel_as_the_instructors_page_says():
+    from grading.outside import outside_cells
+
+    counts = {"cells": 0, "outside": 0, "points": 0, "points outside": 0}
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        trusted, outside = outside_cells(nb)
+        tests = {i: c.metadata.nbgrader for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+        ids = {tests[i]["grade_id"] for i in outside}
+        assert set(outside) <= set(tests) and not set(trusted) & set(tests)
+        counts["cells"] += len(tests)
+        counts["outside"] += len(outside)
+        counts["points"] += sum(m.get("points", 0) for m in tests.values())
+        counts["points outside"] += sum(tests[i].get("points", 0) for i in outside)
+        if path.stem == "ps2_upsampling":
+            assert len(outside) == len(tests)  # functions on tensors only
+        if path.stem == "ps3_unet":
+            assert "ps3_center_crop_hidden" in ids and "ps3_double_conv_hidden" not in ids  # check_own_module looks inside
+        if path.stem == "ps6_capstone":  # its data cell runs in the checker too: tests compare with the course's pool
+            assert any("pool = load_in_memory" in nb.cells[i].source for i in trusted)
+    page = " ".join((ROOT / "book" / "instructors.md").read_text().split())
+    said = f"{counts['outside']} of the {counts['cells']} test cells ({counts['points outside']:g} of their {counts['points']:g} points) run outside"
+    assert said in page, (said, counts)
+    assert f"the other {counts['cells'] - counts['outside']} are" in page
+
+
+def test_the_checker_rebuilds_only_torch_nn_modules():
+    from grading.outside import RemoteError, _rebuild
+
+    marker = "ref:test"
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+    spec = {marker: "torch.nn.modules.conv:Conv2d", "attrs": {k: v for k, v in vars(conv).items() if k not in vars(torch.nn.Module())},
+            "training": False, "parameters": {k: v.detach() for k, v in conv._parameters.items()}, "buffers": {}, "children": {}}
+    rebuilt = _rebuild(spec, marker)
+    x = torch.randn(1, 2, 5, 5)
+    assert type(rebuilt) is torch.nn.Conv2d and not rebuilt.training
+    check_tensor(rebuilt(x), conv(x).detach())
+    for name in ("seglib.models:UNet", "os:system", "torch.nn.modules.conv:Conv2d.__init__", "builtins:eval"):
+        with pytest.raises(RemoteError, match="cannot rebuild"):
+            _rebuild({**spec, marker: name}, marker)
