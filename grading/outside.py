@@ -1,55 +1,53 @@
 """Test cells judged outside the student's kernel: a verdict the student's code cannot forge.
 
 grading/verdict.py asks the kernel for evidence that a test cell ran; the kernel is the student's,
-and a student who studies that checker can forge its evidence. For the test cells that allow it,
-`OutsideChecker` does not ask the kernel at all. The cell runs in a *checker*, a Python process of
-the grader's that never runs a line of the student's code:
+and a student who studies that checker can forge its evidence. `SandboxedExecute` does not ask
+the kernel at all. Each test cell runs in a *checker* (grading/checker.py), a Python process of
+the grader's, with no network, that never runs a line of the student's code:
 
 * the checker runs the course's own cells (locked, not answers; nbgrader restored their source)
-  that need nothing of the student's, and then each such test cell, in its own namespace. The
-  names a test cell takes from the student (`nearest_upsample`, `accuracy`) are fetched from the
-  kernel when the cell starts;
-* what the kernel sends back is data only: tensors (exactly `torch.Tensor`), numbers, strings,
-  tuples, lists and dicts of them, read with `torch.load(weights_only=True)`, and modules built
-  only from `torch.nn`'s own classes, rebuilt here from their weights and settings. Anything else
-  (a function, the student's own class, a tensor look-alike) stays in the kernel and is handled
-  through a `Remote` reference: calling it, or reading an attribute, asks the kernel again;
-* `unavailable(...)` in a test cell switches the same functions off in the kernel for every call
-  made inside it; an exception the student's code raises comes back as the same built-in type
-  (any other type as a `RemoteError` of its name), with the line of the student's code;
+  that need nothing of the student's, and then each test cell. The names a test cell takes from
+  the student (`nearest_upsample`, `model`, and any it asks for with `answer(globals(), ...)`)
+  are fetched from the kernel when the cell starts; every other name is the course's;
+* what the kernel sends back is data: tensors (exactly `torch.Tensor`), numbers, strings,
+  tuples, lists and dicts of them, read with `torch.load(weights_only=True)`. A module of
+  `torch.nn`'s own classes is rebuilt from its settings and weights. A module of the student's
+  own class comes back as a `Mirror`: its weights, buffers, settings and children in the checker,
+  where the test reads and changes them, and its forward run in the kernel on those weights, with
+  gradients carried back to the checker's weights and inputs. Anything else (a function, a
+  dataset, a tensor look-alike) stays in the kernel as a `Remote`: calling it, or reading an
+  attribute, asks the kernel again;
+* each request carries what the test set up around it: the functions `unavailable(...)`
+  switches off, `torch.no_grad()`, the default device, and the random state (the student's code
+  draws from the test's seed and leaves the state as it would in the kernel). An exception the
+  student's code raises comes back as the same built-in type (any other as a `RemoteError` of its
+  name), with the line of the student's code. A class a visible test defines and hands to the
+  student's code (a recorder of the calls it gets) is defined in the kernel too, and what the
+  student's code did to the instance comes back;
 * the comparisons (`check_tensor`, `assert`) run in the checker, so no hook, rebound name or
-  replaced probe in the kernel can change their outcome, and hidden tests never enter the kernel.
+  replaced function in the kernel can change a verdict, and hidden tests never enter the kernel.
 
-A test cell runs outside when `outside_cells` allows it: it must not look inside a module the
-student's own class built (`check_own_module`, `.modules()`, `.parameters()`, gradients with
-`.backward()`), because such a module stays in the kernel. Those cells, and cells that share names
-with them, still run in the kernel under grading/verdict.py's evidence.
+`outside_cells` decides which cells run where from the course's cells alone. A test cell that
+hands the student's code an instance of a class defined in its hidden part would have to send
+that hidden code to the kernel, so it would run in the kernel instead, under grading/verdict.py's
+evidence (no assignment has one); so would a cell that shares names with it.
 """
 
 from __future__ import annotations
 
 import ast
-import base64
-import io
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 from nbformat.notebooknode import NotebookNode
 
-__all__ = ["outside_cells", "OutsideChecker", "SERVER", "UNSUPPORTED"]
-
-# What a cell run outside cannot do with an object that stays in the kernel.
-UNSUPPORTED = ("check_own_module", "count_parameters", ".modules()", ".parameters()", "backward(", ".grad", 'torch.device("meta")', "requires_grad")
-
+__all__ = ["outside_cells", "shared_classes", "OutsideChecker", "SERVER", "new_names"]
 
 def _meta(cell: NotebookNode) -> dict:
     meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -77,12 +75,46 @@ def _names(source: str) -> tuple[set[str], set[str]] | None:
     return loaded - stored, stored
 
 
-def _supported(source: str) -> bool:
-    """Whether a test cell can run outside: nothing of `UNSUPPORTED`, and no class of its own (an
-    instance handed to the student's code would have to be rebuilt in the kernel, which lacks it)."""
-    if any(marker in source for marker in UNSUPPORTED):
-        return False
-    return not any(isinstance(node, ast.ClassDef) for node in ast.walk(ast.parse(source)))
+def _answer_names(source: str) -> set[str]:
+    """Names a test cell asks for with `answer(globals(), "name")`: the student's, always taken
+    from the kernel (an earlier test may have used the same name for its own object)."""
+    tree = ast.parse(source)
+    asked = lambda call: isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "answer" and len(call.args) == 2  # noqa: E731
+    names = {c.args[1].value for c in ast.walk(tree) if asked(c) and isinstance(c.args[1], ast.Constant)}
+    for loop in (n for n in ast.walk(tree) if isinstance(n, ast.For) and isinstance(n.target, ast.Name) and isinstance(n.iter, (ast.Tuple, ast.List))):
+        if any(asked(c) and isinstance(c.args[1], ast.Name) and c.args[1].id == loop.target.id for c in ast.walk(loop)):
+            names |= {e.value for e in loop.iter.elts if isinstance(e, ast.Constant)}
+    return {n for n in names if isinstance(n, str) and n.isidentifier()}
+
+
+def shared_classes(source: str) -> list[str] | None:
+    """The source of each class a test cell defines and hands to a function it does not define
+    (the student's code then gets an instance in the kernel, which must have the class too), or
+    None when such a class lies in hidden tests, which must not reach the kernel."""
+    tree = ast.parse(source)
+    classes = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    own = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    made = lambda node: isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes  # noqa: E731
+    instances = {t.id: v.func.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for v in ast.walk(n.value) if made(v) for t in n.targets if isinstance(t, ast.Name)}
+    shared = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in own | set(classes)):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                if made(arg):
+                    shared.add(arg.func.id)
+                elif isinstance(arg, ast.Name) and arg.id in instances:
+                    shared.add(instances[arg.id])
+                elif isinstance(arg, ast.Name) and arg.id in classes:
+                    shared.add(arg.id)
+    lines = source.split("\n")
+    hidden = [i for i, line in enumerate(lines, 1) if "BEGIN HIDDEN TESTS" in line]
+    found = []
+    for name in sorted(shared, key=lambda n: classes[n].lineno):
+        node = classes[name]
+        if any(start < node.lineno for start in hidden):
+            return None
+        found.append(ast.get_source_segment(source, node) or "")
+    return found
 
 
 def outside_cells(nb: NotebookNode) -> tuple[set[int], dict[int, list[str]]]:
@@ -101,7 +133,7 @@ def outside_cells(nb: NotebookNode) -> tuple[set[int], dict[int, list[str]]]:
         meta = _meta(cell)
         kind = "answer" if meta.get("solution") or not meta.get("locked") and not meta.get("grade") else "test" if meta.get("grade") else "course"
         cells.append((i, kind, _names(cell.source) if kind != "answer" else None))
-    outside = {i for i, kind, names in cells if kind == "test" and names is not None and _supported(nb.cells[i].source)}
+    outside = {i for i, kind, names in cells if kind == "test" and names is not None and shared_classes(nb.cells[i].source) is not None}
     while True:
         bound: dict[str, tuple[str, int]] = {}  # name -> (where its value lives: trusted, outside, kernel; the cell)
         trusted, fetch, demote = set(), {}, set()
@@ -114,7 +146,7 @@ def outside_cells(nb: NotebookNode) -> tuple[set[int], dict[int, list[str]]]:
                 trusted.add(i)
                 where = "trusted"
             elif i in outside:
-                fetch[i] = sorted(n for n in read if not own(n))
+                fetch[i] = sorted({n for n in read if not own(n)} | _answer_names(nb.cells[i].source))
                 demote |= {i} if any(bound.get(n, ("",))[0] == "kernel" for n in read) else set()
                 where = "outside"
             else:  # runs in the kernel only: what it reads must be there
@@ -132,66 +164,78 @@ def outside_cells(nb: NotebookNode) -> tuple[set[int], dict[int, list[str]]]:
 # answers beyond data.
 SERVER = r'''
 def __grading_serve(_name, _marker):
-    import base64, builtins, importlib, io, sys, types
+    import base64, builtins, importlib, io
     import torch
     from IPython import get_ipython
     import seglib.testing as _testing
-    _ns, refs, state = get_ipython().user_ns, {}, {}
+    _ns, refs, graphs, state = get_ipython().user_ns, {}, {}, {}
     base = set(vars(torch.nn.Module()))
     plain = (type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.Size)
 
     def ref(value):
         refs[id(value)] = value
-        kind = type(value)
-        return (_marker, id(value), str(getattr(kind, "__name__", "object"))[:60], callable(value))
+        return (_marker, id(value), str(getattr(type(value), "__name__", "object"))[:60], callable(value))
+
+    def tensor(t):
+        t = t.detach()
+        return t if t.is_meta else t.cpu().clone()
 
     def module_spec(m, depth):
-        if depth > 30 or type(m).__module__.split(".")[:2] != ["torch", "nn"]:
-            return None
+        # torch.nn's own classes are rebuilt there for real; any other class is mirrored: its
+        # weights, settings and children there, its forward here (a request that runs it).
+        if depth > 40:
+            raise ValueError("nested too deeply")
+        own = type(m).__module__.split(".")[:2] == ["torch", "nn"]
         attrs = {}
         for k, v in vars(m).items():
-            if k in base:  # nn.Module's own bookkeeping (hooks, the parameter dicts): rebuilt there
+            if k in base:
                 continue
             try:
                 attrs[k] = export(v, depth + 1, modules=False)
             except ValueError:
-                return None
-        children = {}
-        for k, child in m._modules.items():
-            children[k] = None if child is None else module_spec(child, depth + 1)
-            if child is not None and children[k] is None:
-                return None
-        tensors = lambda d: {k: (None if v is None else v.detach().cpu()) for k, v in d.items()}
-        return {_marker: type(m).__module__ + ":" + type(m).__qualname__, "attrs": attrs, "training": bool(m.training),
-                "parameters": tensors(m._parameters), "buffers": tensors(m._buffers), "children": children}
+                if own:
+                    own = False  # a torch.nn class holding something that is not data: mirror it
+        spec = {"attrs": attrs, "training": bool(m.training),
+                "parameters": {k: None if v is None else tensor(v) for k, v in m._parameters.items()},
+                "requires_grad": {k: bool(v.requires_grad) for k, v in m._parameters.items() if v is not None},
+                "buffers": {k: None if v is None else tensor(v) for k, v in m._buffers.items()},
+                "children": {k: None if c is None else module_spec(c, depth + 1) for k, c in m._modules.items()}}
+        if own:
+            spec[_marker] = type(m).__module__ + ":" + type(m).__qualname__
+        else:
+            refs[id(m)] = m
+            spec[_marker] = "mirror"
+            spec["ref"] = id(m)
+            spec["classes"] = [(str(k.__module__), str(k.__qualname__)) for k in type(m).__mro__]
+        return spec
 
     def export(value, depth=0, modules=True):
-        if depth > 30:
+        if depth > 40:
             raise ValueError("nested too deeply")
         kind = type(value)
         if kind in plain:
             return value
         if kind is torch.Tensor or kind is torch.nn.Parameter:
-            return value.detach().cpu().clone()
+            return tensor(value)
         if kind is tuple or kind is list:
             return kind(export(v, depth + 1, modules) for v in value)
         if kind is dict and all(type(k) in (str, int) for k in value):
             return {k: export(v, depth + 1, modules) for k, v in value.items()}
-        if modules and isinstance(value, torch.nn.Module):
-            spec = module_spec(value, depth)
-            if spec is not None:
-                return spec
         if not modules:
             raise ValueError("not plain data")
+        if isinstance(value, torch.nn.Module):
+            return module_spec(value, depth)
         return ref(value)
 
-    def revive(value):
+    def revive(value, device=None):
         if type(value) is tuple and len(value) == 2 and value[0] == _marker:
             return refs[value[1]]
         if type(value) in (tuple, list):
-            return type(value)(revive(v) for v in value)
+            return type(value)(revive(v, device) for v in value)
         if type(value) is dict:
-            return {k: revive(v) for k, v in value.items()}
+            return {k: revive(v, device) for k, v in value.items()}
+        if device is not None and type(value) is torch.Tensor and value.device != device and not value.is_meta:
+            return value.detach().to(device).requires_grad_(value.requires_grad)
         return value
 
     def resolve(path):
@@ -201,44 +245,110 @@ def __grading_serve(_name, _marker):
             obj = getattr(obj, part)
         return obj
 
+    def sync(module, tensors, flags):
+        # The checker's copy of a module may have changed (weights set by a test, eval()): bring
+        # the kernel's copy in line before it runs.
+        with torch.no_grad():
+            for name, t in tensors.items():
+                owner, _, leaf = name.rpartition(".")
+                holder = module.get_submodule(owner)
+                target = holder._parameters.get(leaf) if leaf in holder._parameters else holder._buffers.get(leaf)
+                if target is None or target.is_meta or t is None:
+                    continue
+                if target.shape == t.shape:
+                    target.copy_(t)
+                else:
+                    target.data = t.to(target.device)
+        for name, flag in flags.items():
+            module.get_submodule(name).training = bool(flag)
+
+    def flat(out):
+        return [out] if type(out) is torch.Tensor else list(out) if type(out) in (tuple, list) and all(type(o) is torch.Tensor for o in out) else None
+
+    def run(req):
+        op = req["op"]
+        if op == "names":
+            return {n: export(_ns[n]) for n in req["names"] if n in _ns}
+        if op == "define":  # a class a visible test cell defines and hands to the student's code
+            for source in req["classes"]:
+                exec(source, _ns)
+            return None
+        if op == "backward":
+            outs, inputs = graphs.pop(req["graph"])
+            grads = torch.autograd.grad(outs, inputs, [g.to(o.device) if g is not None else None for o, g in zip(outs, req["grads"])], allow_unused=True)
+            return [None if g is None else tensor(g) for g in grads]
+        for r, tensors, flags in req.get("sync", ()):
+            sync(refs[r], tensors, flags)
+        target = refs[req["ref"]]
+        device = None
+        if op == "forward":
+            sync(target, req.get("tensors", {}), req.get("flags", {}))
+            first = next(iter(target.parameters()), None)
+            device = first.device if first is not None and not first.is_meta else None
+        args, kwargs = revive(req.get("args", ()), device), revive(req.get("kwargs", {}), device)
+        off = []
+        for kind, path, attribute in req.get("off", ()):
+            try:
+                off.append(resolve(path) if kind == "function" else (resolve(path), attribute))
+            except Exception:
+                pass
+        with _testing.unavailable(*off), torch.set_grad_enabled(req.get("grad", True)), torch.device(req.get("device", "cpu")):
+            if op in ("call", "forward"):
+                out = target(*args, **kwargs)
+                reply = {"value": export(out)}
+                outs = flat(out)
+                if req.get("grad") and outs is not None and any(o.requires_grad for o in outs):
+                    leaves = [a for a in list(args) + list(kwargs.values()) if type(a) is torch.Tensor and a.requires_grad]
+                    params = [p for p in target.parameters()] if op == "forward" else []
+                    if len(graphs) > 8:
+                        graphs.pop(next(iter(graphs)))
+                    graphs[id(outs[0])] = (outs, leaves + params)
+                    reply["graph"] = id(outs[0])
+                    reply["parameters"] = [n for n, _ in target.named_parameters()] if op == "forward" else []
+                if op == "forward":
+                    reply["buffers"] = {n: tensor(b) for n, b in target.named_buffers()}
+                # What the student's code did to an object of a test's own class (a recorder of
+                # the calls it is given) goes back to the test's copy.
+                reply["updates"] = {}
+                for key, arg in [*enumerate(args), *kwargs.items()]:
+                    if type(arg).__module__ == "__main__" and hasattr(arg, "__dict__"):
+                        attrs = {}
+                        for k, v in vars(arg).items():
+                            try:
+                                attrs[k] = export(v, modules=False)
+                            except ValueError:
+                                pass
+                        reply["updates"][key] = attrs
+                return reply
+            if op == "getattr":
+                return {"value": export(getattr(target, req["name"]))}
+            if op == "len":
+                return {"value": len(target)}
+            if op == "getitem":
+                return {"value": export(target[args[0]])}
+            if op == "list":
+                return {"value": export(list(target))}
+            if op == "repr":
+                return {"value": repr(target)[:200]}
+        raise ValueError(f"unknown request {op!r}")
+
     def handle(request):
         state.pop("reply", None)
         try:
             req = torch.load(io.BytesIO(base64.b64decode(request)), weights_only=False)
-            op = req["op"]
-            if op == "names":
-                out = {n: export(_ns[n]) for n in req["names"] if n in _ns}
-            else:
-                target = refs[req["ref"]]
-                args, kwargs = revive(req.get("args", ())), revive(req.get("kwargs", {}))
-                off = []
-                for kind, path, attribute in req.get("off", ()):
-                    try:
-                        off.append(resolve(path) if kind == "function" else (resolve(path), attribute))
-                    except Exception:
-                        pass
-                with _testing.unavailable(*off), torch.set_grad_enabled(req.get("grad", True)):
-                    if op == "call":
-                        out = export(target(*args, **kwargs))
-                    elif op == "getattr":
-                        out = export(getattr(target, req["name"]))
-                    elif op == "len":
-                        out = len(target)
-                    elif op == "getitem":
-                        out = export(target[args[0]])
-                    elif op == "list":
-                        out = export(list(target))
-                    elif op == "repr":
-                        out = repr(target)[:200]
-                    else:
-                        raise ValueError(f"unknown request {op!r}")
-            reply = {"ok": out}
+            if req.get("rng") is not None:  # the test's random state, as if its code ran here
+                torch.set_rng_state(req["rng"])
+            reply = {"ok": run(req)}
         except BaseException as error:  # noqa: BLE001: whatever the student's code raised goes back
             try:
                 text = str(error)
             except Exception:
                 text = ""
             reply = {"error": [type(error).__name__, text[:4000], _testing._where(error)]}
+        try:
+            reply["rng"] = torch.get_rng_state()
+        except Exception:
+            pass
         buffer = io.BytesIO()
         try:
             torch.save(reply, buffer)
@@ -272,7 +382,7 @@ class OutsideChecker:
         # `-I` and an empty folder of its own: nothing in the student's folder (a `seglib/` or
         # `torch.py` of theirs) can come before the course's code on sys.path.
         here = str(Path(__file__).resolve().parent.parent)
-        start = f"import sys; sys.path.insert(0, {here!r}); from grading.outside import _main; _main(*sys.argv[1:])"
+        start = f"import sys; sys.path.insert(0, {here!r}); from grading.checker import main; main(*sys.argv[1:])"
         self.folder = tempfile.mkdtemp(prefix="grading-checker-")
         self.process = subprocess.Popen(
             [*isolate, sys.executable, "-I", "-c", start, connection_file, name, marker, str(pid)],
@@ -280,11 +390,11 @@ class OutsideChecker:
             env={**os.environ, "MPLBACKEND": "Agg"}, text=True, bufsize=1,
         )
 
-    def run(self, source: str, *, timeout: float, fetch: list[str], quiet: bool = False) -> dict:
+    def run(self, source: str, *, timeout: float, fetch: list[str], quiet: bool = False, define: list[str] | None = None) -> dict:
         """Run one cell in the checker: {"outputs": [...], "status": "ok" | "error" | "timeout" | "crashed"}."""
         try:
             assert self.process.stdin is not None and self.process.stdout is not None
-            self.process.stdin.write(json.dumps({"source": source, "timeout": timeout, "fetch": fetch, "quiet": quiet}) + "\n")
+            self.process.stdin.write(json.dumps({"source": source, "timeout": timeout, "fetch": fetch, "quiet": quiet, "define": define or []}) + "\n")
             self.process.stdin.flush()
             line = self.process.stdout.readline()
             result = json.loads(line)
@@ -301,309 +411,6 @@ class OutsideChecker:
         except Exception:
             pass
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-# ---- the checker process ---------------------------------------------------------------------
-
-_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
-
-
-class RemoteError(Exception):
-    """An exception of a type that is not Python's own, raised by the student's code in the kernel."""
-
-
-class CellTimeout(BaseException):
-    """The cell ran out of time (a BaseException: a test's `except Exception` must not take it)."""
-
-
-def _error_type(name: str) -> type[BaseException]:
-    import builtins
-
-    found = getattr(builtins, name, None)
-    if isinstance(found, type) and issubclass(found, Exception) and found.__module__ == "builtins":
-        return found
-    shown = _IDENTIFIER.sub("_", name)[:60] or "RemoteError"
-    return type(shown if shown[0].isalpha() else "E" + shown, (RemoteError,), {})
-
-
-class _Kernel:
-    """Requests to the student's kernel, and what comes back read as data only."""
-
-    def __init__(self, connection_file: str, name: str, marker: str, pid: int) -> None:
-        from jupyter_client import BlockingKernelClient
-
-        self.client = BlockingKernelClient(connection_file=connection_file)
-        self.client.load_connection_file()
-        self.client.start_channels()
-        self.name, self.marker, self.pid = name, marker, pid
-        self.deadline = float("inf")
-        self.printed: list[str] = []  # what the student's code printed during requests
-        self.classes: dict[tuple[str, bool], type] = {}
-
-    def request(self, op: str, **fields: Any) -> Any:
-        import torch
-
-        from seglib import testing
-
-        fields["off"] = testing.switched_off()
-        fields["grad"] = torch.is_grad_enabled()
-        for key in ("args", "kwargs"):
-            if key in fields:
-                fields[key] = self._send(fields[key])
-        buffer = io.BytesIO()
-        torch.save({"op": op, **fields}, buffer)
-        code = f"__import__('builtins').{self.name}[0]({base64.b64encode(buffer.getvalue()).decode()!r})"
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise CellTimeout("the cell ran out of time and was interrupted")
-
-        reply = self._execute(code, f"__import__('builtins').{self.name}[1]()")
-        try:
-            text = reply["content"]["user_expressions"]["r"]["data"]["text/plain"]
-            if not isinstance(text, str) or len(text) > (1 << 28):
-                raise ValueError("too long")
-            payload = base64.b64decode(ast.literal_eval(text))
-            answer = torch.load(io.BytesIO(payload), weights_only=True)
-        except Exception:
-            raise RemoteError("the kernel's answer could not be read (did your code replace the grader's functions?)") from None
-        if not isinstance(answer, dict):
-            raise RemoteError("the kernel's answer could not be read")
-        if "error" in answer:
-            ename, text, where = (list(answer["error"]) + ["", "", ""])[:3]
-            try:
-                error = _error_type(str(ename))(str(text))
-            except Exception:  # a built-in type that wants other arguments (UnicodeDecodeError)
-                error = _error_type("E" + str(ename))(str(text))
-            error.remote_where = str(where)[:500]  # read by seglib.testing._where
-            raise error
-        return self._revive(answer.get("ok"))
-
-    def request_names(self, names: list[str]) -> dict[str, Any]:
-        """The student's values of `names` (those the kernel has)."""
-        answer = self.request("names", names=list(names))
-        return {k: v for k, v in answer.items() if type(k) is str and k in names} if type(answer) is dict else {}
-
-    def _execute(self, code: str, expression: str) -> dict:
-        """Run `code` in the kernel; its execute_reply, with what it printed kept in `printed`."""
-        client = self.client
-        msg_id = client.execute(code, silent=False, store_history=False, allow_stdin=False, user_expressions={"r": expression})
-        reply, idle = None, False
-        while reply is None or not idle:
-            if time.monotonic() > self.deadline:
-                client.control_channel.send(client.session.msg("interrupt_request", {}))
-                raise CellTimeout("the cell ran out of time and was interrupted")
-            if reply is not None and time.monotonic() > waited + 5:
-                break  # the reply came and the last output is late: do not wait for it forever
-            if not _alive(self.pid):
-                raise RemoteError("the kernel died (your code ended it, or it ran out of memory)")
-            for msg in _drain(client.get_iopub_msg):
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                content = msg.get("content", {})
-                if msg.get("msg_type") == "stream" and sum(map(len, self.printed)) < 200_000:
-                    self.printed.append(str(content.get("text", ""))[:100_000])
-                elif msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
-                    idle = True
-            if reply is None:
-                try:
-                    msg = client.get_shell_msg(timeout=0.1)
-                except Exception:  # queue.Empty
-                    continue
-                if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                    reply, waited = msg, time.monotonic()
-        return reply
-
-    def _send(self, value: Any) -> Any:
-        if isinstance(value, Remote):
-            return (self.marker, object.__getattribute__(value, "_ref"))
-        if type(value) in (tuple, list):
-            return type(value)(self._send(v) for v in value)
-        if type(value) is dict:
-            return {k: self._send(v) for k, v in value.items()}
-        return value
-
-    def _revive(self, value: Any) -> Any:
-        if type(value) is tuple and len(value) == 4 and value[0] == self.marker:
-            _, ref, kind, is_callable = value
-            return self._remote_class(str(kind), bool(is_callable))(self, int(ref))
-        if type(value) in (tuple, list):
-            return type(value)(self._revive(v) for v in value)
-        if type(value) is dict:
-            if self.marker in value:
-                return _rebuild(value, self.marker)
-            return {k: self._revive(v) for k, v in value.items()}
-        return value
-
-    def _remote_class(self, kind: str, is_callable: bool) -> type:
-        key = (kind, is_callable)
-        if key not in self.classes:
-            shown = _IDENTIFIER.sub("_", kind)[:60] or "object"
-            namespace = {"__call__": Remote._call} if is_callable else {}
-            self.classes[key] = type(shown if shown[0].isalpha() or shown[0] == "_" else "R" + shown, (Remote,), namespace)
-        return self.classes[key]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie: ended, not yet reaped by the grader
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
-
-
-def _drain(get: Any) -> list[dict]:
-    found = []
-    while True:
-        try:
-            found.append(get(timeout=0.01))
-        except Exception:  # queue.Empty
-            return found
-
-
-def _rebuild(spec: dict, marker: str) -> Any:
-    """A module of torch.nn's own classes from its settings and tensors (never the student's code)."""
-    import importlib
-
-    import torch
-
-    module_name, _, qualname = str(spec.get(marker, "")).partition(":")
-    if module_name.split(".")[:3] != ["torch", "nn", "modules"] or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", qualname):
-        raise RemoteError(f"cannot rebuild {module_name}.{qualname}")
-    cls = getattr(importlib.import_module(module_name), qualname, None)
-    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
-        raise RemoteError(f"cannot rebuild {module_name}.{qualname}")
-    module = cls.__new__(cls)
-    torch.nn.Module.__init__(module)
-    for key, value in dict(spec.get("attrs", {})).items():
-        if isinstance(key, str) and not key.startswith("__"):
-            object.__setattr__(module, key, value)
-    for key, value in dict(spec.get("parameters", {})).items():
-        module.register_parameter(key, None if value is None else torch.nn.Parameter(value, requires_grad=value.is_floating_point()))
-    for key, value in dict(spec.get("buffers", {})).items():
-        module.register_buffer(key, value)
-    for key, child in dict(spec.get("children", {})).items():
-        module.add_module(key, None if child is None else _rebuild(child, marker))
-    module.train(bool(spec.get("training", True)))
-    for key, child in dict(spec.get("children", {})).items():  # train() set every child: restore each one's own flag
-        if child is not None:
-            _set_training(module._modules[key], child, marker)
-    return module
-
-
-def _set_training(module: Any, spec: dict, marker: str) -> None:
-    module.training = bool(spec.get("training", True))
-    for key, child in dict(spec.get("children", {})).items():
-        if child is not None:
-            _set_training(module._modules[key], child, marker)
-
-
-class Remote:
-    """An object that stays in the student's kernel: a function, an instance of the student's class."""
-
-    __slots__ = ("_kernel", "_ref")
-
-    def __init__(self, kernel: _Kernel, ref: int) -> None:
-        object.__setattr__(self, "_kernel", kernel)
-        object.__setattr__(self, "_ref", ref)
-
-    def _ask(self, op: str, **fields: Any) -> Any:
-        return object.__getattribute__(self, "_kernel").request(op, ref=object.__getattribute__(self, "_ref"), **fields)
-
-    def _call(self, *args: Any, **kwargs: Any) -> Any:
-        return self._ask("call", args=args, kwargs=kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__") and name not in ("__name__", "__qualname__", "__doc__"):
-            raise AttributeError(name)
-        return self._ask("getattr", name=name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError(f"cannot set {name} on an object of your code from a test")
-
-    def __len__(self) -> int:
-        n = self._ask("len")
-        if type(n) is not int:
-            raise TypeError("len() of your object is not an int")
-        return n
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._ask("getitem", args=(key,))
-
-    def __iter__(self) -> Any:
-        items = self._ask("list")
-        if type(items) is not list:
-            raise TypeError("your object cannot be iterated")
-        return iter(items)
-
-    def __repr__(self) -> str:
-        try:
-            shown = self._ask("repr")
-        except Exception:
-            shown = None
-        return shown if type(shown) is str else f"<{type(self).__name__}>"
-
-
-def _traceback(error: BaseException, source: str) -> list[str]:
-    """IPython-like lines for an error in a cell run by the checker: the cell's lines only."""
-    import traceback
-
-    lines = ["-" * 75, f"{type(error).__name__}                         Traceback (most recent call last)"]
-    rows = source.split("\n")
-    for frame in traceback.extract_tb(error.__traceback__):
-        if frame.filename == "<test cell>" and 0 < (frame.lineno or 0) <= len(rows):
-            lines.append(f"Cell line {frame.lineno}\n----> {frame.lineno} {rows[frame.lineno - 1]}")
-    where = getattr(error, "remote_where", "")
-    lines.append(f"{type(error).__name__}: {error}{where if isinstance(error, RemoteError) and where else ''}")
-    return lines
-
-
-def _main(connection_file: str, name: str, marker: str, pid: str) -> None:
-    import contextlib
-
-    protocol = os.fdopen(os.dup(1), "w", buffering=1)
-    sys.stdout = sys.stderr = io.StringIO()  # nothing a cell prints reaches the protocol
-    kernel = _Kernel(connection_file, name, marker, int(pid))
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
-    for line in sys.stdin:
-        request = json.loads(line)
-        source, quiet = str(request["source"]), bool(request.get("quiet"))
-        kernel.deadline = time.monotonic() + float(request.get("timeout") or 300)
-        kernel.printed = []
-        printed = io.StringIO()
-        outputs, status = [], "ok"
-
-        class Both(io.StringIO):  # the student's prints go in where they happened
-            def write(self, text: str) -> int:
-                if kernel.printed:
-                    printed.write("".join(kernel.printed))
-                    kernel.printed.clear()
-                return printed.write(text)
-
-        out = Both()
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                if request.get("fetch"):
-                    for n in request["fetch"]:
-                        namespace.pop(n, None)  # a name the student's kernel no longer has is not set
-                    namespace.update(kernel.request_names(request["fetch"]))
-                exec(compile(source, "<test cell>", "exec"), namespace)
-        except CellTimeout as error:
-            status = "timeout"
-            outputs.append({"output_type": "error", "ename": "CellTimeoutError", "evalue": str(error), "traceback": [f"CellTimeoutError: {error}"]})
-        except BaseException as error:  # noqa: BLE001: the cell's failure is its result
-            status = "error"
-            outputs.append({"output_type": "error", "ename": type(error).__name__, "evalue": str(error)[:20_000], "traceback": _traceback(error, source)})
-        if kernel.printed:
-            printed.write("".join(kernel.printed))
-        text = printed.getvalue()
-        if text and not quiet:
-            outputs.insert(0, {"output_type": "stream", "name": "stdout", "text": text[:200_000]})
-        protocol.write(json.dumps({"status": status, "outputs": outputs}) + "\n")
 
 
 def new_names() -> tuple[str, str]:

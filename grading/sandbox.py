@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from grading.outside import SERVER, OutsideChecker, new_names, outside_cells
+from grading.outside import SERVER, OutsideChecker, new_names, outside_cells, shared_classes
 from grading.verdict import Evidence
 from nbformat.notebooknode import from_dict
 from nbgrader.preprocessors import Execute
@@ -316,15 +316,15 @@ class SandboxedExecute(Execute):
                 self.log.warning("a course cell failed in the checker: %s", str(result)[:500])
         return cell, resources
 
-    def _run_in_checker(self, source: str, index: int, *, quiet: bool = False, fetch: list[str] | None = None) -> dict:
+    def _run_in_checker(self, source: str, index: int, *, quiet: bool = False, fetch: list[str] | None = None, define: list[str] | None = None) -> dict:
         if self._checker is None:
             pid = getattr(getattr(self.km, "provisioner", None), "pid", None) or os.getpid()
             self._checker = OutsideChecker(self.km.connection_file, *self._server, pid=pid)
-        return self._checker.run(source, timeout=float(self.timeout or 300), fetch=fetch or [], quiet=quiet)
+        return self._checker.run(source, timeout=float(self.timeout or 300), fetch=fetch or [], quiet=quiet, define=define)
 
     def _judge_outside(self, cell, index):  # type: ignore[no-untyped-def]
         """A test cell run by the checker, not the kernel (grading/outside.py): its outputs are the checker's."""
-        result = self._run_in_checker(cell.source, index, fetch=self._outside[index])
+        result = self._run_in_checker(cell.source, index, fetch=self._outside[index], define=shared_classes(cell.source))
         outputs = [o for o in result.get("outputs", []) if isinstance(o, dict)]
         if result.get("status") == "crashed":
             why = str(result.get("why", "the checker failed"))

@@ -27,9 +27,10 @@ hook or swap that is still in place when the test ends. A student who studies th
 still beat it from inside the kernel, where everything is theirs: by taking the key out of the
 checker's closure, or by rewriting a test cell so that it undoes its hooks just before the
 checker's statement and puts them back after. Only judging outside the kernel closes that, and
-grading/outside.py does it for every test cell that allows it; this evidence is for the others
-(tests that look inside a module of the student's own classes). The sandbox bounds what such a
-student can reach: their own grade, never anyone else's or the course's.
+grading/outside.py does it for every test cell of the course; this evidence is for tests run in
+the kernel all the same (`SandboxedExecute.judge_outside=False`, or a test that hands the
+student's code a class from its hidden part). The sandbox bounds what such a student can reach:
+their own grade, never anyone else's or the course's.
 """
 
 from __future__ import annotations
