@@ -161,30 +161,34 @@ class _Kernel:
         """Run `code` in the kernel; its execute_reply, with what it printed kept in `printed`."""
         client = self.client
         msg_id = client.execute(code, silent=False, store_history=False, allow_stdin=False, user_expressions={"r": expression})
-        reply, idle = None, False
-        while reply is None or not idle:
-            if time.monotonic() > self.deadline:
+        reply = None
+        while reply is None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
                 client.control_channel.send(client.session.msg("interrupt_request", {}))
                 raise CellTimeout("the cell ran out of time and was interrupted")
-            if reply is not None and time.monotonic() > waited + 5:
-                break  # the reply came and the last output is late: do not wait for it forever
-            if not _alive(self.pid):
-                raise RemoteError("the kernel died (your code ended it, or it ran out of memory)")
-            for msg in _drain(client.get_iopub_msg):
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                content = msg.get("content", {})
-                if msg.get("msg_type") == "stream" and sum(map(len, self.printed)) < 200_000:
-                    self.printed.append(str(content.get("text", ""))[:100_000])
-                elif msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
-                    idle = True
-            if reply is None:
-                try:
-                    msg = client.get_shell_msg(timeout=0.1)
-                except Exception:  # queue.Empty
-                    continue
-                if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                    reply, waited = msg, time.monotonic()
+            try:
+                msg = client.get_shell_msg(timeout=min(1.0, left))
+            except Exception:  # queue.Empty: is the kernel still there?
+                if not _alive(self.pid):
+                    raise RemoteError("the kernel died (your code ended it, or it ran out of memory)") from None
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                reply = msg
+        # What the request printed, up to the kernel's "idle" (late output is not waited for long).
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            try:
+                msg = client.get_iopub_msg(timeout=max(end - time.monotonic(), 0.01))
+            except Exception:  # queue.Empty
+                break
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            content = msg.get("content", {})
+            if msg.get("msg_type") == "stream" and sum(map(len, self.printed)) < 200_000:
+                self.printed.append(str(content.get("text", ""))[:100_000])
+            elif msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
+                break
         return reply
 
     def _send(self, value: Any) -> Any:
@@ -411,11 +415,16 @@ def _traceback(error: BaseException, source: str) -> list[str]:
     return lines
 
 
-def main(connection_file: str, name: str, marker: str, pid: str) -> None:
-    """Serve the grader: a JSON line per cell in, a JSON line of its outputs out."""
+def main() -> None:
+    """Serve the grader: a JSON line naming the kernel, then a JSON line per cell in and one of its outputs out."""
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     sys.stdout = sys.stderr = io.StringIO()  # nothing a cell prints reaches the protocol
-    kernel = _Kernel(connection_file, name, marker, int(pid))
+    testing._only_record = True  # no student code runs here: `unavailable` only says what to switch off there
+    first = sys.stdin.readline()
+    if not first:
+        return
+    start = json.loads(first)  # the checker starts with the kernel, before the kernel's connection file exists
+    kernel = _Kernel(str(start["connection_file"]), str(start["name"]), str(start["marker"]), int(start["pid"]))
     # The cells run in a module registered as __main__, as in a kernel: an instance of a class a
     # test defines can then be pickled for the kernel, which is given the same class.
     main_module = types.ModuleType("__main__")

@@ -292,7 +292,8 @@ def __grading_serve(_name, _marker):
                 off.append(resolve(path) if kind == "function" else (resolve(path), attribute))
             except Exception:
                 pass
-        with _testing.unavailable(*off), torch.set_grad_enabled(req.get("grad", True)), torch.device(req.get("device", "cpu")):
+        switched = _testing.unavailable(*off) if op in ("call", "forward") else _testing.unavailable()
+        with switched, torch.set_grad_enabled(req.get("grad", True)), torch.device(req.get("device", "cpu")):
             if op in ("call", "forward"):
                 out = target(*args, **kwargs)
                 reply = {"value": export(out)}
@@ -370,7 +371,8 @@ del __grading_serve
 class OutsideChecker:
     """The grader's end: the checker process, started once per notebook (see the module docstring)."""
 
-    def __init__(self, connection_file: str, name: str, marker: str, pid: int, cwd: str | None = None) -> None:
+    def __init__(self) -> None:
+        """Start the process (importing torch takes a while: start it before the kernel), not yet connected."""
         # No network, like the kernel: the course's cells then decide as they did there (ps6 picks
         # its data set by whether it can download one).
         isolate = [shutil.which("unshare") or "unshare", "--net", "--"] if os.geteuid() == 0 else [shutil.which("unshare") or "unshare", "--user", "--net", "--"]
@@ -382,13 +384,21 @@ class OutsideChecker:
         # `-I` and an empty folder of its own: nothing in the student's folder (a `seglib/` or
         # `torch.py` of theirs) can come before the course's code on sys.path.
         here = str(Path(__file__).resolve().parent.parent)
-        start = f"import sys; sys.path.insert(0, {here!r}); from grading.checker import main; main(*sys.argv[1:])"
+        start = f"import sys; sys.path.insert(0, {here!r}); from grading.checker import main; main()"
         self.folder = tempfile.mkdtemp(prefix="grading-checker-")
+        self.connected = False
         self.process = subprocess.Popen(
-            [*isolate, sys.executable, "-I", "-c", start, connection_file, name, marker, str(pid)],
+            [*isolate, sys.executable, "-I", "-c", start],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.folder,
             env={**os.environ, "MPLBACKEND": "Agg"}, text=True, bufsize=1,
         )
+
+    def connect(self, connection_file: str, name: str, marker: str, pid: int) -> None:
+        """Tell the checker which kernel to ask, under which names (once the kernel runs)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"connection_file": connection_file, "name": name, "marker": marker, "pid": pid}) + "\n")
+        self.process.stdin.flush()
+        self.connected = True
 
     def run(self, source: str, *, timeout: float, fetch: list[str], quiet: bool = False, define: list[str] | None = None) -> dict:
         """Run one cell in the checker: {"outputs": [...], "status": "ok" | "error" | "timeout" | "crashed"}."""

@@ -276,7 +276,7 @@ class SandboxedExecute(Execute):
         """Run the notebook; then fail (and report) every test cell without evidence it ran (grading/verdict.py)."""
         self._kept: dict[int, int] = {}
         self._checker_cells, self._outside = outside_cells(nb) if self.judge_outside else (set(), {})
-        self._checker: OutsideChecker | None = None
+        self._checker = OutsideChecker() if self._outside else None
         self._server = new_names()
         self._outside_problems: list[str] = []
         self._evidence = Evidence(nb, judged_outside=self._outside)
@@ -317,9 +317,10 @@ class SandboxedExecute(Execute):
         return cell, resources
 
     def _run_in_checker(self, source: str, index: int, *, quiet: bool = False, fetch: list[str] | None = None, define: list[str] | None = None) -> dict:
-        if self._checker is None:
+        assert self._checker is not None
+        if not self._checker.connected:
             pid = getattr(getattr(self.km, "provisioner", None), "pid", None) or os.getpid()
-            self._checker = OutsideChecker(self.km.connection_file, *self._server, pid=pid)
+            self._checker.connect(self.km.connection_file, *self._server, pid=pid)
         return self._checker.run(source, timeout=float(self.timeout or 300), fetch=fetch or [], quiet=quiet, define=define)
 
     def _judge_outside(self, cell, index):  # type: ignore[no-untyped-def]

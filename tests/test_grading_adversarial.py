@@ -423,7 +423,9 @@ def attacked(tmp_path_factory):
         "v10_loosened_defaults": (attack(LOOSENED_DEFAULTS, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), total - 3),
         "v11_swapped_failure_helper": (attack(SWAPPED_FAIL, with_sources(done, ps2_nearest_upsample=WRONG_TILED)), total - 3),
         "v12_printed_nonce": (attack(PRINTED_NONCE), 0.0),
-        "v13_replaced_probe": (attack(REPLACED_PROBE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), total - 3),
+        # It also replaces the grader's server in the kernel (the same `_grading_` names): nothing
+        # the tests ask the kernel can be read, and every test fails.
+        "v13_replaced_probe": (attack(REPLACED_PROBE, with_sources(done, ps2_nearest_upsample=WRONG_NEAREST)), 0.0),
         "v14_key_from_source_cache": (attack(KEY_FROM_SOURCE_CACHE), 0.0),
         # The two attacks that beat the in-kernel evidence (grading/verdict.py), which the tests
         # judged outside the kernel (grading/outside.py) leave nothing to beat: the key taken from
