@@ -60,7 +60,7 @@ class _Kernel:
         self.name, self.marker, self.pid = name, marker, pid
         self.deadline = float("inf")
         self.printed: list[str] = []  # what the student's code printed during requests
-        self.classes: dict[tuple[str, bool], type] = {}
+        self.classes: dict[Any, type] = {}
 
     def request(self, op: str, **fields: Any) -> Any:
         fields["off"] = testing.switched_off()
@@ -206,9 +206,9 @@ class _Kernel:
         return value
 
     def _revive(self, value: Any) -> Any:
-        if type(value) is tuple and len(value) == 4 and value[0] == self.marker:
-            _, ref, kind, is_callable = value
-            return self._remote_class(str(kind), bool(is_callable))(self, int(ref))
+        if type(value) is tuple and len(value) == 5 and value[0] == self.marker:
+            _, ref, kind, is_callable, name = value
+            return self._remote_class(str(kind), bool(is_callable))(self, int(ref), name if type(name) is str else None)
         if type(value) in (tuple, list):
             return type(value)(self._revive(v) for v in value)
         if type(value) is dict:
@@ -357,11 +357,12 @@ _Bridge = _make_bridge()
 class Remote:
     """An object that stays in the student's kernel: a function, an instance of the student's class."""
 
-    __slots__ = ("_kernel", "_ref")
+    __slots__ = ("_kernel", "_ref", "_name")
 
-    def __init__(self, kernel: _Kernel, ref: int) -> None:
+    def __init__(self, kernel: _Kernel, ref: int, name: str | None = None) -> None:
         object.__setattr__(self, "_kernel", kernel)
         object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_name", name)  # a function's __name__, for messages, without asking again
 
     def _ask(self, op: str, **fields: Any) -> Any:
         reply = object.__getattribute__(self, "_kernel").request(op, ref=object.__getattribute__(self, "_ref"), **fields)
@@ -373,6 +374,8 @@ class Remote:
         return object.__getattribute__(self, "_kernel").invoke("call", object.__getattribute__(self, "_ref"), args, kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__name__" and object.__getattribute__(self, "_name") is not None:
+            return object.__getattribute__(self, "_name")
         if name.startswith("__") and name.endswith("__") and name not in ("__name__", "__qualname__", "__doc__"):
             raise AttributeError(name)
         return self._ask("getattr", name=name)

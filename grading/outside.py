@@ -174,7 +174,8 @@ def __grading_serve(_name, _marker):
 
     def ref(value):
         refs[id(value)] = value
-        return (_marker, id(value), str(getattr(type(value), "__name__", "object"))[:60], callable(value))
+        name = getattr(value, "__name__", None) if callable(value) else None
+        return (_marker, id(value), str(getattr(type(value), "__name__", "object"))[:60], callable(value), name if type(name) is str else None)
 
     def tensor(t):
         t = t.detach()

@@ -228,12 +228,16 @@ def unavailable(*targets: Any) -> Iterator[None]:
     restore: list[tuple[Any, str, Any]] = []
     _active.append([_describe_target(t) for t in targets])
     try:
-        for target in targets if not _only_record else ():
+        targets = targets if not _only_record else ()
+        # One pass over the heap for every function target: the functions that share its code.
+        codes = [t.__code__ for t in targets if isinstance(t, types.FunctionType)]
+        sharing = [f for f in gc.get_referrers(*codes) if isinstance(f, types.FunctionType)] if codes else []
+        for target in targets:
             if isinstance(target, types.FunctionType):
                 if target.__code__.co_freevars:
                     raise TypeError(f"cannot switch off {target.__qualname__}: it is a closure")
                 blocked = _blocked.__code__.replace(co_name=target.__name__, co_qualname=target.__qualname__)
-                copies = [f for f in gc.get_referrers(target.__code__) if isinstance(f, types.FunctionType)]
+                copies = [f for f in sharing if f.__code__ is target.__code__]
                 for function in [target, *(f for f in copies if f is not target)]:
                     restore.append((function, "__code__", function.__code__))
                     function.__code__ = blocked
