@@ -239,15 +239,6 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _drain(get: Any) -> list[dict]:
-    found = []
-    while True:
-        try:
-            found.append(get(timeout=0.01))
-        except Exception:  # queue.Empty
-            return found
-
-
 def _rebuild(spec: dict, marker: str, kernel: Any = None) -> Any:
     """A module from what the kernel sent: torch.nn's own classes for real, from their settings and
     tensors; the student's classes as a `Mirror` (never the student's code)."""
