@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from nbgrader.api import MissingEntry
 
 from grading.course import Course
+from grading.forks import FORKS_ENV, die_with_parent, fork_server
 from grading.intake import not_regular_files
 from grading.feedback import leaked_lines, meaningful_lines, secret_lines, split_hidden
 from grading.sandbox import UNSAFE_ENV, VERDICT_ENV, sandbox_problem
@@ -62,26 +62,14 @@ class Outcome:
 _START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _die_with_parent() -> None:
-    """Linux: end this process when its parent (the forkserver) ends.
-
-    The forkserver ends when the process that started it does. So when a grader is killed (a
-    Dask worker that dies mid-class), its nbgrader run dies too, and with it the sandboxed kernel
-    (`bwrap --die-with-parent`): the student graded again elsewhere is not also still being graded
-    here, writing to the same gradebook."""
-    try:
-        import ctypes
-
-        parent = os.getppid()
-        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0 and os.getppid() != parent:  # PR_SET_PDEATHSIG
-            os._exit(1)  # the parent ended before the request took effect
-    except (OSError, AttributeError):  # not Linux
-        pass
-
-
 def _nbgrader_main(cwd: str, args: list[str], log: str, env: dict[str, str]) -> None:
-    """In the child: `nbgrader ARGS` in `cwd`, its output (and its kernels') going to the file `log`."""
-    _die_with_parent()
+    """In the child: `nbgrader ARGS` in `cwd`, its output (and its kernels') going to the file `log`.
+
+    It ends when its parent, the forkserver, does, and the forkserver ends when the process that
+    started it does. So when a grader is killed (a Dask worker that dies mid-class), its nbgrader
+    run dies too, and with it the sandboxed kernel (`bwrap --die-with-parent`): the student graded
+    again elsewhere is not also still being graded here, writing to the same gradebook."""
+    die_with_parent()
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -193,7 +181,7 @@ def _grade_one_unchecked(course: Course, assignment: str, student: str, extra_ar
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         verdicts = Path(tmp) / "verdicts.jsonl"  # written by the nbgrader process, never by the kernel
-        env = {VERDICT_ENV: str(verdicts), **({UNSAFE_ENV: "1"} if unsafe else {})}
+        env = {VERDICT_ENV: str(verdicts), FORKS_ENV: fork_server(), **({UNSAFE_ENV: "1"} if unsafe else {})}
         run = _nbgrader(course.root, "autograde", assignment, "--student", student, "--force", *extra_args, env=env)
         evidence = [p for line in _tail(verdicts).splitlines() for p in json.loads(line)["problems"]]
     seconds = time.perf_counter() - start

@@ -40,12 +40,12 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import sys
-import tempfile
+import signal
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
+
+from grading import forks
 
 __all__ = ["outside_cells", "shared_classes", "OutsideChecker", "SERVER", "new_names"]
 
@@ -370,44 +370,41 @@ del __grading_serve
 
 
 class OutsideChecker:
-    """The grader's end: the checker process, started once per notebook (see the module docstring)."""
+    """The grader's end of one notebook's checker, forked from the fork server (grading/forks.py)."""
 
     def __init__(self) -> None:
-        """Start the process (importing torch takes a while: start it before the kernel), not yet connected."""
-        # No network, like the kernel: the course's cells then decide as they did there (ps6 picks
-        # its data set by whether it can download one).
-        isolate = [shutil.which("unshare") or "unshare", "--net", "--"] if os.geteuid() == 0 else [shutil.which("unshare") or "unshare", "--user", "--net", "--"]
-        try:
-            if subprocess.run([*isolate, "true"], capture_output=True, timeout=30).returncode != 0:
-                isolate = []
-        except (OSError, subprocess.SubprocessError):
-            isolate = []
-        # `-I` and an empty folder of its own: nothing in the student's folder (a `seglib/` or
-        # `torch.py` of theirs) can come before the course's code on sys.path.
-        here = str(Path(__file__).resolve().parent.parent)
-        start = f"import sys; sys.path.insert(0, {here!r}); from grading.checker import main; main()"
-        self.folder = tempfile.mkdtemp(prefix="grading-checker-")
+        """Get a fresh checker (started before the kernel, while it starts); not yet connected."""
         self.connected = False
-        self.process = subprocess.Popen(
-            [*isolate, sys.executable, "-I", "-c", start],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.folder,
-            env={**os.environ, "MPLBACKEND": "Agg"}, text=True, bufsize=1,
-        )
+        address = os.environ.get(forks.FORKS_ENV)
+        try:
+            self._socket, pid, self.folder = forks.connect(address or forks.fork_server())
+        except (OSError, ValueError, KeyError):
+            if not address:
+                raise
+            # autograde's server is gone (its grader was stopped): this process starts its own
+            self._socket, pid, self.folder = forks.connect(forks.fork_server())
+        try:  # a handle on the process itself: the kill in close() cannot reach a later one with its pid
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+        self._pid = pid
+        self._to = self._socket.makefile("w", encoding="utf-8")
+        self._from = self._socket.makefile("r", encoding="utf-8")
+
+    def _send(self, request: dict) -> None:
+        self._to.write(json.dumps(request) + "\n")
+        self._to.flush()
 
     def connect(self, connection_file: str, name: str, marker: str, pid: int) -> None:
         """Tell the checker which kernel to ask, under which names (once the kernel runs)."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"connection_file": connection_file, "name": name, "marker": marker, "pid": pid}) + "\n")
-        self.process.stdin.flush()
+        self._send({"connection_file": connection_file, "name": name, "marker": marker, "pid": pid})
         self.connected = True
 
     def run(self, source: str, *, timeout: float, fetch: list[str], quiet: bool = False, define: list[str] | None = None) -> dict:
         """Run one cell in the checker: {"outputs": [...], "status": "ok" | "error" | "timeout" | "crashed"}."""
         try:
-            assert self.process.stdin is not None and self.process.stdout is not None
-            self.process.stdin.write(json.dumps({"source": source, "timeout": timeout, "fetch": fetch, "quiet": quiet, "define": define or []}) + "\n")
-            self.process.stdin.flush()
-            line = self.process.stdout.readline()
+            self._send({"source": source, "timeout": timeout, "fetch": fetch, "quiet": quiet, "define": define or []})
+            line = self._from.readline()
             result = json.loads(line)
             if not isinstance(result, dict):
                 raise ValueError(f"unexpected reply {line[:200]!r}")
@@ -417,11 +414,20 @@ class OutsideChecker:
 
     def close(self) -> None:
         try:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        except Exception:
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                os.close(self._pidfd)
+            else:
+                os.kill(self._pid, signal.SIGKILL)
+        except OSError:  # it has ended already
             pass
-        shutil.rmtree(self.folder, ignore_errors=True)
+        for f in (self._to, self._from, self._socket):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if Path(self.folder).name.startswith("grading-checker-"):
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def new_names() -> tuple[str, str]:
