@@ -13,8 +13,9 @@ server's untouched state.
     nbgrader run ── SandboxedExecute ── OutsideChecker ── connects to the socket ──────┘
 
 The socket lies in a folder only the grader's user can enter; the kernels run as other users in
-a sandbox that does not show it. A forked checker leaves the network as `unshare --net` would and
-works in an empty folder; it ends when the server does, and the server when the grader does.
+a sandbox that does not show it. A forked checker works in an empty folder, leaves the network
+when its kernel has none (`leave_network`), and ends when the server does, and the server when
+the grader does.
 """
 
 from __future__ import annotations
@@ -92,7 +93,6 @@ def serve(listener_fd: int) -> None:
 def _checker(connection: socket.socket) -> None:
     """In a forked child: become one notebook's checker, talking to the grader over `connection`."""
     die_with_parent()
-    leave_network()
     folder = tempfile.mkdtemp(prefix="grading-checker-")
     os.chdir(folder)
     os.dup2(connection.fileno(), 0)

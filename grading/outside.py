@@ -3,7 +3,8 @@
 grading/verdict.py asks the kernel for evidence that a test cell ran; the kernel is the student's,
 and a student who studies that checker can forge its evidence. `SandboxedExecute` does not ask
 the kernel at all. Each test cell runs in a *checker* (grading/checker.py), a Python process of
-the grader's, with no network, that never runs a line of the student's code:
+the grader's, with no network (as the sandboxed kernel), that never runs a line of the student's
+code; each notebook gets a fresh one (grading/forks.py):
 
 * the checker runs the course's own cells (locked, not answers; nbgrader restored their source)
   that need nothing of the student's, and then each test cell. The names a test cell takes from
@@ -395,9 +396,10 @@ class OutsideChecker:
         self._to.write(json.dumps(request) + "\n")
         self._to.flush()
 
-    def connect(self, connection_file: str, name: str, marker: str, pid: int) -> None:
-        """Tell the checker which kernel to ask, under which names (once the kernel runs)."""
-        self._send({"connection_file": connection_file, "name": name, "marker": marker, "pid": pid})
+    def connect(self, connection_file: str, name: str, marker: str, pid: int, no_network: bool) -> None:
+        """Tell the checker which kernel to ask, under which names (once the kernel runs), and
+        whether to leave the network first (it then reaches the kernel only through Unix sockets)."""
+        self._send({"connection_file": connection_file, "name": name, "marker": marker, "pid": pid, "no_network": no_network})
         self.connected = True
 
     def run(self, source: str, *, timeout: float, fetch: list[str], quiet: bool = False, define: list[str] | None = None) -> dict:

@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import types
 from pathlib import Path
 
@@ -357,3 +358,45 @@ def test_the_checker_judges_modules_gradients_and_the_tests_setup_outside_the_ke
     assert set(executor._outside) == set(range(2, 2 + len(_CHECKS)))
     failed = {c.metadata.nbgrader["grade_id"]: [o.get("evalue") for o in c.outputs if o.get("output_type") == "error"] for c in nb.cells[2:]}
     assert not any(failed.values()), failed
+
+
+_FACTS = """import os
+import seglib
+assert not hasattr(seglib, "_graded_here"), "this checker holds what an earlier notebook's tests left"
+seglib._graded_here = True
+assert x == 1
+print(os.getpid(), os.readlink("/proc/self/ns/net"), os.getcwd(), sorted(os.listdir(".")))
+"""
+
+
+@pytest.mark.grading
+def test_each_notebook_gets_a_fresh_checker_from_the_fork_server_with_no_network(tmp_path):
+    from grading.sandbox import SandboxedExecute, sandbox_problem
+
+    if os.geteuid() != 0 or sandbox_problem() is not None:
+        pytest.skip(f"the uid branch of the sandbox needs root and bubblewrap ({sandbox_problem()})")
+    cells = [nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade_id": "answers", "solution": True, "grade": False, "locked": False}}),
+             nbformat.v4.new_code_cell(_FACTS, metadata={"nbgrader": {"grade_id": "facts", "grade": True, "solution": False, "locked": True, "points": 1}})]
+    seen = []
+    for _ in range(2):  # two notebooks graded by one process, as nbgrader grades several notebooks of a student
+        nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(c) for c in cells])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        executor = SandboxedExecute(timeout=120)
+        nb = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})[0]
+        assert set(executor._outside) == {1}
+        outputs = nb.cells[1].outputs
+        assert not [o for o in outputs if o.get("output_type") == "error"], outputs
+        pid, net, folder, listing = "".join(o.get("text", "") for o in outputs).split(" ", 3)
+        seen.append((int(pid), net, folder))
+        assert net != os.readlink("/proc/self/ns/net"), "the checker shares the grader's network"
+        assert listing.strip() == "[]" and Path(folder).name.startswith("grading-checker-")
+        assert not Path(folder).exists(), "the checker's folder outlived its notebook"
+        for _ in range(100):  # SIGKILLed when the notebook ends; the fork server reaps it
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the checker {pid} outlived its notebook")
+    assert seen[0][0] != seen[1][0] and seen[0][2] != seen[1][2]
