@@ -34,7 +34,7 @@ import threading
 from pathlib import Path
 
 FORKS_ENV = "GRADING_CHECKER_FORKS"  # the fork server's socket, for the nbgrader runs autograde starts
-_PRELOAD = ["grading.checker", "jupyter_client", "torchvision", "seglib.data", "seglib.engine", "seglib.losses", "seglib.metrics", "seglib.models", "seglib.ops", "seglib.viz"]
+_PRELOAD = ["grading.checker", "jupyter_client"]  # and torch, seglib.testing: what every checker imports
 
 
 def die_with_parent() -> None:
@@ -61,14 +61,35 @@ def leave_network() -> bool:
         return False
 
 
+def _load(modules: list[str]) -> None:
+    import importlib
+
+    for name in modules:
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # only time is lost: the checker that needs it imports it, and says why it cannot
+                pass
+
+
+def _read_line(connection: socket.socket, limit: int = 1 << 16) -> bytes:
+    """One line, read a byte at a time: what follows it is the checker's to read."""
+    line = b""
+    while not line.endswith(b"\n") and len(line) < limit:
+        part = connection.recv(1)
+        if not part:
+            break
+        line += part
+    return line
+
+
 def serve(listener_fd: int) -> None:
     """The fork server's loop: import once, then fork a checker for each connection to the socket.
 
-    It ends when its standard input closes, that is when the grader that started it ends."""
-    import importlib
-
-    for name in _PRELOAD:
-        importlib.import_module(name)
+    A connection first names the modules its notebook's cells import; the server imports those it
+    has not yet (once per assignment, in effect), then forks. It ends when its standard input
+    closes, that is when the grader that started it ends."""
+    _load(_PRELOAD)
     listener = socket.socket(fileno=listener_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # a checker that ends is reaped at once
     events = selectors.DefaultSelector()
@@ -79,6 +100,13 @@ def serve(listener_fd: int) -> None:
             if key.fileobj is sys.stdin:
                 return  # the grader is gone (or closed us): so are we
             connection, _ = listener.accept()
+            try:
+                connection.settimeout(30)  # the grader's own process writes this line at once
+                _load([str(m) for m in json.loads(_read_line(connection))["preload"]])
+                connection.settimeout(None)
+            except (OSError, ValueError, KeyError, TypeError):
+                connection.close()
+                continue
             if os.fork() == 0:
                 try:
                     events.close()
@@ -109,7 +137,8 @@ class ForkServer:
     """The grader's handle on a fork server process (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="grading-forks-")  # mode 0700
+        # Mode 0700. A socket's path must fit in 108 bytes: under a long TMPDIR, use /tmp.
+        self.folder = tempfile.mkdtemp(prefix="grading-forks-", dir=tempfile.gettempdir() if len(tempfile.gettempdir()) <= 64 else "/tmp")
         self.address = os.path.join(self.folder, "socket")
         here = str(Path(__file__).resolve().parent.parent)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -159,18 +188,16 @@ def fork_server() -> str:
         return _server.address
 
 
-def connect(address: str, timeout: float = 120.0) -> tuple[socket.socket, int, str]:
-    """A fresh checker from the fork server at `address`: (its socket, its pid, its folder)."""
+def connect(address: str, preload: list[str], timeout: float = 300.0) -> tuple[socket.socket, int, str]:
+    """A fresh checker from the fork server at `address`, with `preload` imported: (its socket, its pid, its folder)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)  # the server may still be importing torch on a busy machine
         sock.connect(address)
-        hello = b""
-        while not hello.endswith(b"\n"):
-            part = sock.recv(1)
-            if not part:
-                raise ConnectionError("the fork server closed the connection")
-            hello += part
+        sock.sendall((json.dumps({"preload": preload}) + "\n").encode())
+        hello = _read_line(sock)
+        if not hello.endswith(b"\n"):
+            raise ConnectionError("the fork server closed the connection")
         sock.settimeout(None)
         started = json.loads(hello)
         return sock, int(started["pid"]), str(started["folder"])

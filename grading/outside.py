@@ -42,13 +42,14 @@ import os
 import secrets
 import shutil
 import signal
+from collections.abc import Iterable
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
 
 from grading import forks
 
-__all__ = ["outside_cells", "shared_classes", "OutsideChecker", "SERVER", "new_names"]
+__all__ = ["outside_cells", "shared_classes", "imported_modules", "OutsideChecker", "SERVER", "new_names"]
 
 def _meta(cell: NotebookNode) -> dict:
     meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -116,6 +117,22 @@ def shared_classes(source: str) -> list[str] | None:
             return None
         found.append(ast.get_source_segment(source, node) or "")
     return found
+
+
+def imported_modules(sources: Iterable[str]) -> list[str]:
+    """The modules the cells import (`import a.b`, `from a.b import c`: "a.b"), for the fork server to load once."""
+    found: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+    return sorted(found)
 
 
 def outside_cells(nb: NotebookNode) -> tuple[set[int], dict[int, list[str]]]:
@@ -373,17 +390,17 @@ del __grading_serve
 class OutsideChecker:
     """The grader's end of one notebook's checker, forked from the fork server (grading/forks.py)."""
 
-    def __init__(self) -> None:
-        """Get a fresh checker (started before the kernel, while it starts); not yet connected."""
+    def __init__(self, preload: list[str]) -> None:
+        """Get a fresh checker (before the kernel starts), with the modules `preload` imported; not yet connected."""
         self.connected = False
         address = os.environ.get(forks.FORKS_ENV)
         try:
-            self._socket, pid, self.folder = forks.connect(address or forks.fork_server())
+            self._socket, pid, self.folder = forks.connect(address or forks.fork_server(), preload)
         except (OSError, ValueError, KeyError):
             if not address:
                 raise
             # autograde's server is gone (its grader was stopped): this process starts its own
-            self._socket, pid, self.folder = forks.connect(forks.fork_server())
+            self._socket, pid, self.folder = forks.connect(forks.fork_server(), preload)
         try:  # a handle on the process itself: the kill in close() cannot reach a later one with its pid
             self._pidfd: int | None = os.pidfd_open(pid)
         except (AttributeError, OSError):

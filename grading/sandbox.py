@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from grading.outside import SERVER, OutsideChecker, new_names, outside_cells, shared_classes
+from grading.outside import SERVER, OutsideChecker, imported_modules, new_names, outside_cells, shared_classes
 from grading.verdict import Evidence
 from nbformat.notebooknode import from_dict
 from nbgrader.preprocessors import Execute
@@ -276,7 +276,8 @@ class SandboxedExecute(Execute):
         """Run the notebook; then fail (and report) every test cell without evidence it ran (grading/verdict.py)."""
         self._kept: dict[int, int] = {}
         self._checker_cells, self._outside = outside_cells(nb) if self.judge_outside else (set(), {})
-        self._checker = OutsideChecker() if self._outside else None
+        preload = imported_modules(nb.cells[i].source for i in sorted({*self._checker_cells, *self._outside}))
+        self._checker = OutsideChecker(preload) if self._outside else None
         self._server = new_names()
         self._outside_problems: list[str] = []
         self._evidence = Evidence(nb, judged_outside=self._outside)
