@@ -62,9 +62,11 @@ class _Kernel:
         self.deadline = float("inf")
         self.printed: list[str] = []  # what the student's code printed during requests
         self.classes: dict[Any, type] = {}
+        self.holding = False  # the kernel holds functions switched off for this cell
 
     def request(self, op: str, **fields: Any) -> Any:
         fields["off"] = testing.switched_off()
+        self.holding = op in ("call", "forward") and bool(fields["off"])  # the kernel keeps them off (outside.py)
         fields["grad"] = torch.is_grad_enabled()
         fields["device"] = str(torch.get_default_device())
         # The student's code draws from the test's random state, and leaves it as it would in the
@@ -105,6 +107,12 @@ class _Kernel:
             error.remote_where = str(where)[:500]  # read by seglib.testing._where
             raise error
         return self._revive(answer.get("ok"))
+
+    def release(self) -> None:
+        """End what the cell's requests switched off in the kernel, before the next answer cell runs there."""
+        if self.holding:
+            self.deadline = time.monotonic() + 60
+            self.request("release")
 
     def request_names(self, names: list[str]) -> dict[str, Any]:
         """The student's values of `names` (those the kernel has)."""
@@ -451,7 +459,10 @@ def main() -> None:
                     for n in request["fetch"]:
                         namespace.pop(n, None)  # a name the student's kernel no longer has is not set
                     namespace.update(kernel.request_names(request["fetch"]))
-                exec(compile(source, "<test cell>", "exec"), namespace)
+                try:
+                    exec(compile(source, "<test cell>", "exec"), namespace)
+                finally:
+                    kernel.release()
         except CellTimeout as error:
             status = "timeout"
             outputs.append({"output_type": "error", "ename": "CellTimeoutError", "evalue": str(error), "traceback": [f"CellTimeoutError: {error}"]})

@@ -186,7 +186,7 @@ def __grading_serve(_name, _marker):
     import torch
     from IPython import get_ipython
     import seglib.testing as _testing
-    _ns, refs, graphs, state = get_ipython().user_ns, {}, {}, {}
+    _ns, refs, graphs, state, held = get_ipython().user_ns, {}, {}, {}, {}
     base = set(vars(torch.nn.Module()))
     plain = (type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.Size)
 
@@ -284,8 +284,36 @@ def __grading_serve(_name, _marker):
     def flat(out):
         return [out] if type(out) is torch.Tensor else list(out) if type(out) in (tuple, list) and all(type(o) is torch.Tensor for o in out) else None
 
+    def switch_off(off):
+        # What the test switched off stays off across its requests (finding every copy of a
+        # function takes a pass over the heap, about 30 ms); "release" ends it when the cell ends,
+        # before any answer cell runs here again.
+        key = tuple(tuple(t) for t in off)
+        if held.get("key") == key:
+            return
+        release()
+        functions = []
+        for kind, path, attribute in key:
+            try:
+                functions.append(resolve(path) if kind == "function" else (resolve(path), attribute))
+            except Exception:
+                pass
+        block = _testing.unavailable(*functions)
+        block.__enter__()
+        held.update(key=key, block=block)
+
+    def release():
+        block = held.pop("block", None)
+        held.pop("key", None)
+        if block is not None:
+            block.__exit__(None, None, None)
+
     def run(req):
         op = req["op"]
+        if op not in ("call", "forward"):
+            release()  # only a call or a forward runs with the test's functions switched off
+        if op == "release":
+            return None
         if op == "names":
             return {n: export(_ns[n]) for n in req["names"] if n in _ns}
         if op == "define":  # a class a visible test cell defines and hands to the student's code
@@ -305,14 +333,9 @@ def __grading_serve(_name, _marker):
             first = next(iter(target.parameters()), None)
             device = first.device if first is not None and not first.is_meta else None
         args, kwargs = revive(req.get("args", ()), device), revive(req.get("kwargs", {}), device)
-        off = []
-        for kind, path, attribute in req.get("off", ()):
-            try:
-                off.append(resolve(path) if kind == "function" else (resolve(path), attribute))
-            except Exception:
-                pass
-        switched = _testing.unavailable(*off) if op in ("call", "forward") else _testing.unavailable()
-        with switched, torch.set_grad_enabled(req.get("grad", True)), torch.device(req.get("device", "cpu")):
+        if op in ("call", "forward"):
+            switch_off(req.get("off", ()))
+        with torch.set_grad_enabled(req.get("grad", True)), torch.device(req.get("device", "cpu")):
             if op in ("call", "forward"):
                 out = target(*args, **kwargs)
                 reply = {"value": export(out)}

@@ -257,6 +257,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import seglib.models
+import seglib.ops
 from seglib.testing import call_student, check_own_module, check_tensor, unavailable
 """
 _ANSWERS = '''class Net(nn.Module):
@@ -291,6 +292,10 @@ def seen():
 
 def upsample(x):
     return F.interpolate(x, scale_factor=2)
+
+
+def nearest(x):
+    return seglib.ops.nearest_upsample(x, 2)
 '''
 _CHECKS = {
     # The checker's weights and BatchNorm statistics are the ones the forward uses; gradients reach them.
@@ -326,13 +331,15 @@ got = call_student(draw)
 torch.manual_seed(7)
 check_tensor(got, torch.rand(3))
 """,
-    "switched_off": """with unavailable((F, "interpolate")):
-    try:
-        call_student(upsample, torch.zeros(1, 1, 2, 2))
-    except AssertionError as error:
-        assert "switched off" in str(error), error
-    else:
-        raise AssertionError("F.interpolate was not switched off in the kernel")
+    "switched_off": """for _ in range(2):  # the second time through, the kernel still holds them off from the first
+    with unavailable((F, "interpolate"), seglib.ops.nearest_upsample):
+        for net in (upsample, nearest):
+            try:
+                call_student(net, torch.zeros(1, 2, 2, 2))
+            except AssertionError as error:
+                assert "switched off" in str(error), error
+            else:
+                raise AssertionError(f"{net} ran with what it needs switched off in the kernel")
 """,
     "hidden": """### BEGIN HIDDEN TESTS
 SECRET_LINE = "a hidden line that must stay out of the kernel"
@@ -351,11 +358,16 @@ def test_the_checker_judges_modules_gradients_and_the_tests_setup_outside_the_ke
     cells = [nbformat.v4.new_code_cell(_COURSE, metadata={"nbgrader": {"grade_id": "imports", "locked": True, "grade": False, "solution": False}}),
              nbformat.v4.new_code_cell(_ANSWERS, metadata={"nbgrader": {"grade_id": "answers", "solution": True, "grade": False, "locked": False}})]
     cells += [nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade_id": name, "grade": True, "solution": False, "locked": True, "points": 1}}) for name, source in _CHECKS.items()]
+    # What the tests switched off is on again for the next answer cell, which runs in the kernel.
+    cells += [nbformat.v4.new_code_cell("later = upsample(torch.ones(1, 1, 2, 2)).sum().item(), nearest(torch.ones(1, 1, 2, 2)).shape",
+                                        metadata={"nbgrader": {"grade_id": "later", "solution": True, "grade": False, "locked": False}}),
+              nbformat.v4.new_code_cell("assert later == (16.0, (1, 1, 4, 4)), later",
+                                        metadata={"nbgrader": {"grade_id": "later_check", "grade": True, "solution": False, "locked": True, "points": 1}})]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     executor = SandboxedExecute(timeout=120)
     nb = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})[0]
-    assert set(executor._outside) == set(range(2, 2 + len(_CHECKS)))
+    assert set(executor._outside) == {*range(2, 2 + len(_CHECKS)), 3 + len(_CHECKS)}
     failed = {c.metadata.nbgrader["grade_id"]: [o.get("evalue") for o in c.outputs if o.get("output_type") == "error"] for c in nb.cells[2:]}
     assert not any(failed.values()), failed
 
