@@ -225,6 +225,8 @@ def autograde(
     jobs = jobs or min(4, os.cpu_count() or 1)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if students:
+        fork_server()  # its imports (torch) overlap the checks below and the first nbgrader start
     problem = preflight(course, assignment, students, unsafe)
     before = snapshot(course)
     stop: list[str] = []
