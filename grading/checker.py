@@ -427,8 +427,10 @@ def main() -> None:
     if not first:
         return
     start = json.loads(first)  # the checker starts with the kernel, before the kernel's connection file exists
-    if start.get("no_network") and not leave_network():
-        raise SystemExit("the checker could not leave the network")
+    if start.get("no_network") and not leave_network():  # it would not decide as the kernel's cells did
+        for _ in sys.stdin:
+            protocol.write(json.dumps({"status": "crashed", "outputs": [], "why": "the checker could not leave the network, as its sandboxed kernel has none"}) + "\n")
+        return
     kernel = _Kernel(str(start["connection_file"]), str(start["name"]), str(start["marker"]), int(start["pid"]))
     # The cells run in a module registered as __main__, as in a kernel: an instance of a class a
     # test defines can then be pickled for the kernel, which is given the same class.

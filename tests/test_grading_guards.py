@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -413,3 +414,15 @@ def test_each_notebook_gets_a_fresh_checker_from_the_fork_server_with_no_network
         else:
             raise AssertionError(f"the checker {pid} outlived its notebook")
     assert seen[0][0] != seen[1][0] and seen[0][2] != seen[1][2]
+
+
+def test_a_checker_that_cannot_leave_the_network_says_so_for_every_cell():
+    start = "import sys; sys.path.insert(0, sys.argv[1]); import grading.checker as c; c.leave_network = lambda: False; c.main()"
+    lines = [{"connection_file": "/nonexistent.json", "name": "_grading_x", "marker": "ref:x", "pid": 1, "no_network": True},
+             {"source": "assert True", "timeout": 10, "fetch": []}, {"source": "x = 1", "timeout": 10, "fetch": []}]
+    run = subprocess.run([sys.executable, "-I", "-c", start, str(ROOT)], input="".join(json.dumps(x) + "\n" for x in lines),
+                         capture_output=True, text=True, timeout=120)
+    replies = [json.loads(line) for line in run.stdout.splitlines()]
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [r["status"] for r in replies] == ["crashed", "crashed"]
+    assert all("could not leave the network" in r["why"] for r in replies)
