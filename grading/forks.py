@@ -145,12 +145,12 @@ class ForkServer:
         try:
             listener.bind(self.address)
             listener.listen(64)  # checkers can connect at once; they are served once the imports are done
-            # `-I` and an empty folder: nothing in a student's folder comes before the course's code.
+            # `-I` and a folder of its own: nothing in a student's folder comes before the course's code.
             start = f"import sys; sys.path.insert(0, {here!r}); from grading.forks import serve; serve({listener.fileno()})"
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-c", start],
                 pass_fds=[listener.fileno()], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                cwd=self.folder, env=checker_env(),
+                cwd=self.folder, env={**os.environ, "MPLBACKEND": "Agg"},
             )
         finally:
             listener.close()
@@ -165,10 +165,6 @@ class ForkServer:
         except Exception:
             pass
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def checker_env() -> dict[str, str]:
-    return {**os.environ, "MPLBACKEND": "Agg"}
 
 
 _server: ForkServer | None = None
