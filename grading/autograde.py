@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 from nbgrader.api import MissingEntry
 
 from grading.course import Course
-from grading.forks import FORKS_ENV, die_with_parent, fork_server
+from grading.forks import FORKS_ENV, end_with, fork_server
 from grading.intake import not_regular_files
 from grading.feedback import leaked_lines, meaningful_lines, secret_lines, split_hidden
 from grading.sandbox import UNSAFE_ENV, VERDICT_ENV, sandbox_problem
@@ -62,14 +63,15 @@ class Outcome:
 _START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _nbgrader_main(cwd: str, args: list[str], log: str, env: dict[str, str]) -> None:
+def _nbgrader_main(cwd: str, args: list[str], log: str, env: dict[str, str], grader: int) -> None:
     """In the child: `nbgrader ARGS` in `cwd`, its output (and its kernels') going to the file `log`.
 
-    It ends when its parent, the forkserver, does, and the forkserver ends when the process that
-    started it does. So when a grader is killed (a Dask worker that dies mid-class), its nbgrader
-    run dies too, and with it the sandboxed kernel (`bwrap --die-with-parent`): the student graded
-    again elsewhere is not also still being graded here, writing to the same gradebook."""
-    die_with_parent()
+    It ends as soon as the process `grader` does. So when a grader is killed (a Dask worker that
+    dies mid-class), its nbgrader run dies too, and with it the sandboxed kernel (`bwrap
+    --die-with-parent`): the student graded again elsewhere is not also still being graded here,
+    where this run would remove or overwrite the new run's files and grades. (Its parent, the
+    forkserver, is no help: it lives as long as any of its children do.)"""
+    end_with(grader)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -89,7 +91,7 @@ def _nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None) -
     context.set_forkserver_preload(["nbgrader.apps.nbgraderapp", __name__])
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "nbgrader.log"
-        child = context.Process(target=_nbgrader_main, args=(str(course_dir), list(args), str(log), env or {}))
+        child = context.Process(target=_nbgrader_main, args=(str(course_dir), list(args), str(log), env or {}, os.getpid()))
         child.start()
         child.join()
         output = _tail(log)
@@ -125,8 +127,10 @@ def _failure_reason(log: str) -> str:
         return "the gradebook was locked by another process"
     if "MissingEntry" in log or "does not exist in the database" in log:
         return "the submission does not match the assignment in the gradebook (missing or renamed notebook?)"
+    # The exception that ended the run, as its traceback's last line states it ("FileNotFoundError: ...").
+    raised = [line.strip() for line in log.splitlines() if re.match(r"\s*[A-Za-z_][\w.]*(Error|Exception): ", line)]
     errors = [line.strip() for line in log.splitlines() if "ERROR" in line or "Error" in line]
-    return errors[-1] if errors else "nbgrader failed without saying why; see its log"
+    return (raised or errors or ["nbgrader failed without saying why; see its log"])[-1][:500]
 
 
 def _cell_problems(notebook: Path) -> list[str]:

@@ -11,7 +11,7 @@ course at the same path (a shared filesystem): nbgrader reads `submitted/` and w
 
 Failures and retries are per student. A task that raises is retried (`retries`); a worker that
 dies takes its current student's run with it (the nbgrader process and the sandboxed kernel die
-with the worker: `grading.forks.die_with_parent`), and Dask's scheduler gives that student's
+with the worker: `grading.forks.end_with`), and Dask's scheduler gives that student's
 task to another worker (up to `distributed.scheduler.allowed-failures` deaths, then the student
 is reported FAILED with the reason). Regrading a student is idempotent in nbgrader: its
 submission is unique per (assignment, student) and a run updates that submission's grades in

@@ -183,6 +183,19 @@ def _kernels_under(process: psutil.Process) -> list[psutil.Process]:
     return found
 
 
+def _cmdline(process: psutil.Process | None) -> str:
+    with contextlib.suppress(psutil.Error, AttributeError):
+        return " ".join(process.cmdline())
+    return ""
+
+
+def _is_nbgrader_run(process: psutil.Process) -> bool:
+    """A process forked from a multiprocessing forkserver (its parent), as `_nbgrader` starts nbgrader."""
+    with contextlib.suppress(psutil.Error):
+        return all("multiprocessing.forkserver" in _cmdline(p) for p in (process, process.parent()))
+    return False
+
+
 @pytest.mark.grading
 def test_a_worker_killed_mid_class_loses_no_grade_and_grades_nobody_twice(course, cluster, postgres):
     root, db_url = course["root"], postgres("gradebook_killed")
@@ -205,7 +218,21 @@ def test_a_worker_killed_mid_class_loses_no_grade_and_grades_nobody_twice(course
                 break
         time.sleep(0.2)
     assert victim is not None, "no worker was seen grading"
+    # Its nbgrader run (a child of the worker's multiprocessing forkserver, which outlives the
+    # worker while its children live) ends with it, before its student is graded again elsewhere:
+    # else it would go on and remove or overwrite that new run's files and grades.
+    # Its checkers are held still, as in a long test cell: the run must not wait for them.
+    tree = victim.children(recursive=True)
+    runs = [p for p in tree if _is_nbgrader_run(p)]
+    checkers = [p for p in tree if "grading.forks import serve" in _cmdline(p)]
+    for p in checkers:
+        p.suspend()
     victim.send_signal(signal.SIGKILL)
+    _, still_grading = psutil.wait_procs(runs, timeout=10)
+    for p in checkers:
+        with contextlib.suppress(psutil.Error):
+            p.resume()
+    assert runs and not still_grading, [p.pid for p in still_grading]
     out, err = grader.communicate(timeout=600)
     # The killed run's kernel died with its worker (it would otherwise still be grading).
     gone, alive = psutil.wait_procs(kernels, timeout=30)

@@ -426,3 +426,40 @@ def test_a_checker_that_cannot_leave_the_network_says_so_for_every_cell():
     assert run.returncode == 0, run.stderr[-2000:]
     assert [r["status"] for r in replies] == ["crashed", "crashed"]
     assert all("could not leave the network" in r["why"] for r in replies)
+
+
+def test_a_process_that_ends_with_another_dies_when_it_does_though_its_parent_lives_on():
+    # An nbgrader run is a child of a multiprocessing forkserver, which lives as long as its
+    # children do: only `end_with` the grader ends it when the grader is killed.
+    grader = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    start = ("import sys, time; sys.path.insert(0, sys.argv[1]); from grading.forks import end_with; "
+             "end_with(int(sys.argv[2])); print('watching', flush=True); time.sleep(600)")
+    run = subprocess.Popen([sys.executable, "-I", "-c", start, str(ROOT), str(grader.pid)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline() == "watching\n"
+        assert run.poll() is None  # it lives while the grader does
+        grader.kill()
+        grader.wait()
+        assert run.wait(timeout=60) == -9
+        # A process told to end with one that has ended already ends at once.
+        late = subprocess.run([sys.executable, "-I", "-c", start, str(ROOT), str(grader.pid)], capture_output=True, text=True, timeout=60)
+        assert late.returncode == 1 and late.stdout == ""
+    finally:
+        for p in (grader, run):
+            p.kill()
+
+
+def test_a_failed_run_is_reported_with_the_exception_that_ended_it():
+    from grading.autograde import _failure_reason
+
+    log = """[AutogradeApp | ERROR] There was an error processing assignment: /c/submitted/s1/ps2
+[AutogradeApp | ERROR] Traceback (most recent call last):
+      File "nbconvert/writers/files.py", line 152, in write
+        with open(dest_path, "w", encoding="utf-8") as f:
+    FileNotFoundError: [Errno 2] No such file or directory: '/c/autograded/s1/ps2/ps2.ipynb'
+[AutogradeApp | ERROR] There was an error processing assignment 'ps2' for student 's1'
+[AutogradeApp | ERROR] Please see the the above traceback for details on the specific errors on the above failures.
+"""
+    assert _failure_reason(log) == "FileNotFoundError: [Errno 2] No such file or directory: '/c/autograded/s1/ps2/ps2.ipynb'"
+    assert _failure_reason("[AutogradeApp | ERROR] no traceback here\n") == "[AutogradeApp | ERROR] no traceback here"
+    assert _failure_reason("") == "nbgrader failed without saying why; see its log"
