@@ -170,17 +170,17 @@ def test_cluster_grades_equal_serial_grades(course, cluster, postgres):
     assert report.returncode == 0 and "s01_complete" in report.stdout, report.stdout + report.stderr
 
 
-def _kernels_under(process: psutil.Process) -> list[psutil.Process]:
-    """The sandboxed kernels (bwrap running ipykernel) among a process's descendants."""
-    found = []
-    try:
-        for p in process.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if p.name() == "bwrap" and "ipykernel" in " ".join(p.cmdline()):
-                    found.append(p)
-    except psutil.Error:
-        pass
-    return found
+def _descendants(process: psutil.Process) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.Error):
+        return process.children(recursive=True)
+    return []
+
+
+def _is_kernel(process: psutil.Process) -> bool:
+    """A sandboxed kernel: bwrap running ipykernel."""
+    with contextlib.suppress(psutil.Error):
+        return process.name() == "bwrap" and "ipykernel" in _cmdline(process)
+    return False
 
 
 def _cmdline(process: psutil.Process | None) -> str:
@@ -207,12 +207,13 @@ def test_a_worker_killed_mid_class_loses_no_grade_and_grades_nobody_twice(course
                               cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     # The worker processes are children of this process (LocalCluster's nannies run here). Wait
     # until one of them is grading: a sandboxed kernel (bwrap) runs under it. Then kill it.
-    victim, kernels, deadline = None, [], time.monotonic() + 300
+    victim, kernels, tree, deadline = None, [], [], time.monotonic() + 300
     while victim is None and time.monotonic() < deadline and grader.poll() is None:
         for worker in me.children():
             if worker.pid == grader.pid:  # the instructor's process: it grades nobody itself
                 continue
-            kernels = _kernels_under(worker)
+            tree = _descendants(worker)
+            kernels = [p for p in tree if _is_kernel(p)]
             if kernels:
                 victim = worker
                 break
@@ -222,11 +223,11 @@ def test_a_worker_killed_mid_class_loses_no_grade_and_grades_nobody_twice(course
     # worker while its children live) ends with it, before its student is graded again elsewhere:
     # else it would go on and remove or overwrite that new run's files and grades.
     # Its checkers are held still, as in a long test cell: the run must not wait for them.
-    tree = victim.children(recursive=True)
     runs = [p for p in tree if _is_nbgrader_run(p)]
     checkers = [p for p in tree if "grading.forks import serve" in _cmdline(p)]
     for p in checkers:
-        p.suspend()
+        with contextlib.suppress(psutil.Error):
+            p.suspend()
     victim.send_signal(signal.SIGKILL)
     _, still_grading = psutil.wait_procs(runs, timeout=10)
     for p in checkers:
